@@ -1,0 +1,54 @@
+"""Shared fixtures: real stores of both kinds, and the example federation registered into them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rdflib import URIRef
+
+from kgsched.oxigraph_server import OxigraphServer
+from kgsched.registry import Registry, load_ontology
+from kgsched.store import EmbeddedStore, RemoteStore, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+ADMIN = URIRef("https://example.org/fed/admin")
+MALLORY = URIRef("https://example.org/fed/person/mallory")
+
+
+def example_documents() -> list[tuple[str, bytes]]:
+    return [(p.name, p.read_bytes()) for p in sorted(EXAMPLES.glob("*.ttl"))]
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    store = EmbeddedStore(tmp_path / "store")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def oxigraph_server() -> Iterator[OxigraphServer]:
+    with OxigraphServer() as server:
+        yield server
+
+
+@pytest.fixture
+def remote_store(oxigraph_server: OxigraphServer) -> RemoteStore:
+    return RemoteStore.from_url(oxigraph_server.url)
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """Each test using this runs once on the embedded store and once on a real Oxigraph server."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def federation(store: Store) -> Store:
+    """A store with the ontology and the example federation registered (as ADMIN)."""
+    load_ontology(store)
+    Registry(store).register(example_documents(), ADMIN)
+    return store
