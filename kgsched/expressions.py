@@ -1,0 +1,381 @@
+"""Requests become DAGs of content-addressed expressions.
+
+A workflow is a pure function, so an expression — a workflow applied to arguments — is named by a
+hash of what determines its value: the workflow IRI, its version, its declared environment, and its
+arguments, each typed (nested expressions by their own address). Equal requests from different
+users, processes or machines therefore get the same IRI, and a new workflow version gets new ones.
+The canonical form is documented in docs/expressions.md; change it only with a new ``form`` number.
+
+Arguments are checked against the workflow's declared parameters before anything is hashed:
+unknown, missing and wrongly typed arguments are refused with a message naming them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import networkx as nx
+from rdflib import Graph, URIRef
+from rdflib import Literal as RDFLiteral
+from rdflib.namespace import RDF, XSD
+
+from kgsched import queries
+from kgsched.binding import check_iri
+from kgsched.errors import InvalidRequest
+from kgsched.namespaces import KS, KSID
+from kgsched.store import Store
+
+CANONICAL_FORM = 1
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+ArgumentKind = Literal["literal", "dataset", "expression"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: URIRef
+    optional: bool = False
+    default: RDFLiteral | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """What the registry says about a workflow, as far as expressions and the planner care."""
+
+    iri: URIRef
+    version: str
+    kind: URIRef
+    environment: str | None
+    parameters: Mapping[str, Parameter]
+    estimated_duration: float | None = None
+    estimated_output_bytes: int | None = None
+    requires_cores: int = 1
+    requires_memory_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    kind: ArgumentKind
+    value: RDFLiteral | URIRef | str  # literal; dataset IRI; address of the input expression
+
+    def canonical(self) -> list[str]:
+        if self.kind == "literal":
+            assert isinstance(self.value, RDFLiteral)
+            return [self.name, "literal", str(self.value), str(self.value.datatype)]
+        return [self.name, self.kind, str(self.value)]
+
+
+@dataclass
+class Expression:
+    address: str
+    workflow: WorkflowInfo
+    arguments: tuple[Argument, ...]
+    inputs: list[str] = field(default_factory=list)  # addresses of input expressions
+
+    @property
+    def iri(self) -> URIRef:
+        return expression_iri(self.address)
+
+    @property
+    def datasets(self) -> list[URIRef]:
+        return [a.value for a in self.arguments if a.kind == "dataset"]  # type: ignore[misc]
+
+    def to_graph(self, graph: Graph) -> None:
+        """Add the expression's description (arguments as IRIs below it, so rewriting is idempotent)."""
+        graph.add((self.iri, RDF.type, KS.Expression))
+        graph.add((self.iri, KS.workflow, self.workflow.iri))
+        graph.add((self.iri, KS.contentAddress, RDFLiteral(self.address)))
+        for argument in self.arguments:
+            node = URIRef(f"{self.iri}/arg/{argument.name}")
+            graph.add((self.iri, KS.argument, node))
+            graph.add((node, RDF.type, KS.Argument))
+            graph.add((node, KS.name, RDFLiteral(argument.name)))
+            if argument.kind == "literal":
+                graph.add((node, KS.value, argument.value))
+            elif argument.kind == "dataset":
+                graph.add((node, KS.dataset, URIRef(argument.value)))
+            else:
+                graph.add((node, KS.expression, expression_iri(str(argument.value))))
+
+
+def expression_iri(address: str) -> URIRef:
+    return URIRef(KSID[f"expression/{address}"])
+
+
+def canonical_form(workflow: WorkflowInfo, arguments: tuple[Argument, ...]) -> bytes:
+    """The bytes that are hashed: compact JSON, keys sorted, arguments sorted by name, UTF-8."""
+    document = {
+        "form": CANONICAL_FORM,
+        "workflow": str(workflow.iri),
+        "version": workflow.version,
+        "environment": workflow.environment,
+        "args": [a.canonical() for a in sorted(arguments, key=lambda a: a.name)],
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_address(workflow: WorkflowInfo, arguments: tuple[Argument, ...]) -> str:
+    return hashlib.sha256(canonical_form(workflow, arguments)).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Typed literals
+# --------------------------------------------------------------------------------------------------
+
+def _decimal_lexical(value: Decimal) -> str:
+    """XSD canonical decimal: no exponent, at least one digit after the point."""
+    text = format(value.normalize(), "f")
+    if "." not in text:
+        text += ".0"
+    return "0.0" if text in ("-0.0", "-0") else text
+
+
+def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
+    """A JSON value → the canonical typed literal for the parameter's datatype, or a clear error."""
+
+    def wrong(expected: str) -> InvalidRequest:
+        return InvalidRequest(f"argument {name!r} must be {expected}, got {value!r}")
+
+    if isinstance(value, Mapping) and set(value) == {"value", "datatype"}:
+        # the explicit form {"value": lexical, "datatype": IRI}, as Turtle requests and defaults give it
+        if URIRef(value["datatype"]) != datatype and not (
+            datatype in (XSD.decimal, XSD.double) and URIRef(value["datatype"]) in (XSD.integer, XSD.decimal)
+        ):
+            raise wrong(f"of type {datatype}")
+        value = RDFLiteral(str(value["value"]), datatype=URIRef(value["datatype"])).toPython()
+        if isinstance(value, RDFLiteral):
+            raise wrong(f"a valid {datatype} lexical form")
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, dt.datetime | dt.date):
+            value = value.isoformat()
+    if datatype == XSD.string:
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return RDFLiteral(value)
+    if datatype == XSD.boolean:
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return RDFLiteral("true" if value else "false", datatype=XSD.boolean)
+    if datatype == XSD.integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+                value = int(value)
+            else:
+                raise wrong("an integer")
+        return RDFLiteral(str(int(value)), datatype=XSD.integer)
+    if datatype == XSD.decimal:
+        if isinstance(value, bool):
+            raise wrong("a decimal number")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise wrong("a decimal number") from None
+        if not number.is_finite():
+            raise wrong("a finite decimal number")
+        return RDFLiteral(_decimal_lexical(number), datatype=XSD.decimal)
+    if datatype == XSD.double:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise wrong("a number")
+        try:
+            number_f = float(value)
+        except ValueError:
+            raise wrong("a number") from None
+        if math.isnan(number_f) or math.isinf(number_f):
+            raise wrong("a finite number")
+        return RDFLiteral(repr(number_f), datatype=XSD.double)
+    if datatype in (XSD.date, XSD.dateTime):
+        if not isinstance(value, str):
+            raise wrong("an ISO 8601 " + ("date" if datatype == XSD.date else "date-time") + " string")
+        try:
+            if datatype == XSD.date:
+                return RDFLiteral(dt.date.fromisoformat(value).isoformat(), datatype=XSD.date)
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise wrong("an ISO 8601 date" + ("" if datatype == XSD.date else "-time")) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC)
+            return RDFLiteral(moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"), datatype=XSD.dateTime)
+        return RDFLiteral(moment.isoformat(), datatype=XSD.dateTime)
+    raise InvalidRequest(f"parameter {name!r} has an unsupported type {datatype}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading workflow declarations
+# --------------------------------------------------------------------------------------------------
+
+def load_workflows(store: Store, iris: list[URIRef]) -> dict[URIRef, WorkflowInfo]:
+    """Declarations of the given workflows, in one query."""
+    if not iris:
+        return {}
+    rows = queries.select(store, "workflow-parameters", {"workflow": sorted(set(iris))})
+    by_workflow: dict[URIRef, dict[str, Any]] = {}
+    for row in rows:
+        iri = row["workflow"]
+        info = by_workflow.setdefault(iri, {"row": row, "params": {}})
+        if "paramName" in row:
+            name = str(row["paramName"])
+            info["params"][name] = Parameter(
+                name, row["paramType"], bool(row["optional"].toPython()) if "optional" in row else False,
+                row.get("default"),
+            )
+    result = {}
+    for iri, info in by_workflow.items():
+        row = info["row"]
+        result[iri] = WorkflowInfo(
+            iri=iri,
+            version=str(row["version"]),
+            kind=row["kind"],
+            environment=str(row["environment"]) if "environment" in row else None,
+            parameters=info["params"],
+            estimated_duration=float(row["estimatedDuration"]) if "estimatedDuration" in row else None,
+            estimated_output_bytes=int(row["estimatedOutputBytes"]) if "estimatedOutputBytes" in row else None,
+            requires_cores=int(row["requiresCores"]) if "requiresCores" in row else 1,
+            requires_memory_bytes=int(row["requiresMemoryBytes"]) if "requiresMemoryBytes" in row else 0,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Requests → DAG
+# --------------------------------------------------------------------------------------------------
+
+def _workflow_iris(request: Mapping[str, Any], depth: int = 0) -> set[URIRef]:
+    if depth > MAX_DEPTH:
+        raise InvalidRequest(f"request nests deeper than {MAX_DEPTH} levels")
+    if not isinstance(request, Mapping) or "workflow" not in request:
+        raise InvalidRequest('an expression is an object {"workflow": IRI, "args": {...}}')
+    unknown = set(request) - {"workflow", "args"}
+    if unknown:
+        raise InvalidRequest(f"unknown key(s) in expression: {', '.join(sorted(unknown))}")
+    if not isinstance(request["workflow"], str):
+        raise InvalidRequest("'workflow' must be an IRI string")
+    found = {check_iri(request["workflow"])}
+    args = request.get("args", {})
+    if not isinstance(args, Mapping):
+        raise InvalidRequest("'args' must be an object mapping parameter names to values")
+    for value in args.values():
+        if isinstance(value, Mapping) and "workflow" in value:
+            found |= _workflow_iris(value, depth + 1)
+    return found
+
+
+class ExpressionBuilder:
+    """Turns request JSON into Expressions, checking arguments, memoising equal sub-expressions."""
+
+    def __init__(self, workflows: Mapping[URIRef, WorkflowInfo]) -> None:
+        self.workflows = workflows
+        self.dag = nx.DiGraph()
+
+    def build(self, request: Mapping[str, Any]) -> Expression:
+        workflow = self.workflows.get(URIRef(request["workflow"]))
+        if workflow is None:
+            raise InvalidRequest(f"unknown workflow {request['workflow']}: it is not registered")
+        given = dict(request.get("args", {}))
+        unknown = sorted(set(given) - set(workflow.parameters))
+        if unknown:
+            raise InvalidRequest(
+                f"{workflow.iri} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(sorted(workflow.parameters)) or 'none'}")
+        arguments: list[Argument] = []
+        inputs: list[str] = []
+        for name, parameter in sorted(workflow.parameters.items()):
+            if name not in given:
+                if not parameter.optional:
+                    raise InvalidRequest(f"{workflow.iri} needs argument {name!r} ({parameter.type})")
+                if parameter.default is not None and parameter.type != KS.DatasetValue:
+                    # An explicit default and an omitted argument must give the same address.
+                    lexical = {"value": str(parameter.default), "datatype": str(parameter.type)}
+                    arguments.append(Argument(name, "literal", typed_literal(name, lexical, parameter.type)))
+                continue
+            value = given[name]
+            if parameter.type == KS.DatasetValue:
+                if isinstance(value, Mapping) and set(value) == {"dataset"}:
+                    arguments.append(Argument(name, "dataset", check_iri(value["dataset"])))
+                elif isinstance(value, Mapping) and "workflow" in value:
+                    child = self.build(value)
+                    arguments.append(Argument(name, "expression", child.address))
+                    inputs.append(child.address)
+                else:
+                    raise InvalidRequest(
+                        f"argument {name!r} takes data: {{\"dataset\": IRI}} or a nested expression, got {value!r}")
+            else:
+                if isinstance(value, Mapping) and ("workflow" in value or "dataset" in value):
+                    raise InvalidRequest(f"argument {name!r} takes a {parameter.type} literal, not data")
+                arguments.append(Argument(name, "literal", typed_literal(name, value, parameter.type)))
+        frozen = tuple(sorted(arguments, key=lambda a: a.name))
+        address = content_address(workflow, frozen)
+        if address not in self.dag:
+            if len(self.dag) >= MAX_NODES:
+                raise InvalidRequest(f"request has more than {MAX_NODES} expressions")
+            self.dag.add_node(address, expression=Expression(address, workflow, frozen, sorted(set(inputs))))
+            for child in set(inputs):
+                self.dag.add_edge(child, address)
+        return self.dag.nodes[address]["expression"]
+
+
+@dataclass
+class RequestDag:
+    """A request's expressions as a networkx DAG (edges: input → consumer) and its root."""
+
+    dag: nx.DiGraph
+    root: Expression
+
+    def expressions(self) -> list[Expression]:
+        """Topological order: inputs before the expressions that use them (deterministic)."""
+        order = nx.lexicographical_topological_sort(self.dag)
+        return [self.dag.nodes[a]["expression"] for a in order]
+
+
+def build_dag(store: Store, request: Mapping[str, Any] | Graph) -> RequestDag:
+    """Check a request (JSON or a Turtle ks:Request graph) against the registry and build its DAG."""
+    if isinstance(request, Graph):
+        request = request_from_graph(request)
+    workflows = load_workflows(store, sorted(_workflow_iris(request)))
+    builder = ExpressionBuilder(workflows)
+    root = builder.build(request)
+    return RequestDag(builder.dag, root)
+
+
+def request_from_graph(graph: Graph) -> dict[str, Any]:
+    """A ks:Request (or a lone root ks:Expression) in RDF → the JSON form."""
+    roots = list(graph.objects(None, KS.rootExpression))
+    if not roots:
+        expressions = set(graph.subjects(RDF.type, KS.Expression))
+        nested = set(graph.objects(None, KS.expression))
+        roots = sorted(expressions - nested)
+    if len(roots) != 1:
+        raise InvalidRequest("a Turtle request needs exactly one ks:Request with one ks:rootExpression")
+    return _expression_json(graph, roots[0], 0)
+
+
+def _expression_json(graph: Graph, node: Any, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise InvalidRequest(f"request nests deeper than {MAX_DEPTH} levels")
+    workflow = graph.value(node, KS.workflow)
+    if workflow is None:
+        raise InvalidRequest(f"expression {node} has no ks:workflow")
+    args: dict[str, Any] = {}
+    for argument in graph.objects(node, KS.argument):
+        name = graph.value(argument, KS.name)
+        if name is None:
+            raise InvalidRequest("every ks:argument needs a ks:name")
+        if (value := graph.value(argument, KS.value)) is not None:
+            args[str(name)] = {"value": str(value), "datatype": str(value.datatype or XSD.string)}
+        elif (dataset := graph.value(argument, KS.dataset)) is not None:
+            args[str(name)] = {"dataset": str(dataset)}
+        elif (child := graph.value(argument, KS.expression)) is not None:
+            args[str(name)] = _expression_json(graph, child, depth + 1)
+        else:
+            raise InvalidRequest(f"argument {name} needs ks:value, ks:dataset or ks:expression")
+    return {"workflow": str(workflow), "args": args}

@@ -1,0 +1,674 @@
+"""The planner: for every node of a request's DAG, reuse a cached product, recompute it on a chosen
+runner, or say why it cannot — and explain the decision in words.
+
+The rules are pure functions of :class:`~kgsched.planfacts.Facts` (gathered by a few batched SPARQL
+queries), so they are unit-tested without a graph and benchmarked against a plain-dict feed.
+
+How a plan is made
+    1. *Cost of availability* (inputs first): for every node and every site, the estimated seconds
+       until the node's value could be at that site — by moving a usable cached copy there, or by
+       computing it on an able runner (queue wait + time to bring its inputs + expected duration) and
+       moving the output. Both use the sites' bandwidths.
+    2. *Decisions* (root first, demand-driven): the root is needed; a needed node takes the cheaper of
+       reusing and recomputing at the sites where its consumers run. A recomputed node needs its
+       inputs at its runner's site; a reused node needs nothing upstream. So when a node is
+       recomputed, everything downstream of it that needs it is recomputed too, and nothing upstream
+       that is cached and usable is.
+    3. Runner choice, like dask.distributed's ``decide_worker`` extended with duration: the lowest
+       estimated finish (queue wait + bytes missing / bandwidth + expected duration), ties to the
+       runner storing less. Choices add to the runner's queue for later nodes of the same plan.
+
+What counts as cache: products of successes and of analysis exceptions (scientific no-results are
+results), unexpired, not older than the request's maximum age, made by a runner the requester's
+policy trusts (default: any registered runner; optionally only runners of listed owners), so a
+poisoned cache entry from an unknown producer does not spread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from rdflib import Graph, URIRef
+from rdflib import Literal as RDFLiteral
+from rdflib.namespace import PROV, RDF, RDFS, XSD
+
+from kgsched.expressions import Expression, RequestDag, build_dag
+from kgsched.namespaces import KS, KSID, PLANS_GRAPH, bind_prefixes
+from kgsched.planfacts import DatasetInfo, Facts, ProductInfo, gather_facts
+from kgsched.store import Store
+
+Decision = Literal["reuse", "recompute", "cannot"]
+INF = math.inf
+ANYWHERE = None  # the root is needed "anywhere" unless the request names a delivery site
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    force_recompute: bool = False
+    max_age_seconds: float | None = None
+    preferred_runner: URIRef | None = None
+    trusted_owners: frozenset[URIRef] | None = None  # None: products of any registered runner
+    deliver_to_site: URIRef | None = None
+    default_duration_seconds: float = 60.0
+    default_output_bytes: int = 1_000_000
+    default_wan_bandwidth: float = 10e6  # bytes/s between sites with no measured link
+    default_local_bandwidth: float = 1e9  # bytes/s within a site that declares none
+    max_offers_recorded: int = 5
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any] | None) -> PlanOptions:
+        """Options as a request or the CLI gives them (JSON names), checked."""
+        from kgsched.binding import check_iri
+        from kgsched.errors import InvalidRequest
+
+        options = dict(options or {})
+        known = {"force_recompute", "max_age_seconds", "preferred_runner", "trusted_owners", "deliver_to_site"}
+        unknown = set(options) - known
+        if unknown:
+            raise InvalidRequest(
+                f"unknown plan option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        kwargs: dict[str, Any] = {}
+        if "force_recompute" in options:
+            if not isinstance(options["force_recompute"], bool):
+                raise InvalidRequest("force_recompute must be true or false")
+            kwargs["force_recompute"] = options["force_recompute"]
+        if options.get("max_age_seconds") is not None:
+            age = options["max_age_seconds"]
+            if isinstance(age, bool) or not isinstance(age, int | float) or age < 0:
+                raise InvalidRequest("max_age_seconds must be a number ≥ 0")
+            kwargs["max_age_seconds"] = float(age)
+        for key in ("preferred_runner", "deliver_to_site"):
+            if options.get(key) is not None:
+                kwargs[key] = check_iri(options[key])
+        if options.get("trusted_owners") is not None:
+            owners = options["trusted_owners"]
+            if not isinstance(owners, list):
+                raise InvalidRequest("trusted_owners must be a list of agent IRIs")
+            kwargs["trusted_owners"] = frozenset(check_iri(o) for o in owners)
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A runner's answer to 'can you compute this': what it would cost, in seconds from now.
+
+    ``transfer_seconds`` is how long until the inputs are at the runner: datasets it lacks moved at
+    the sites' bandwidth, and upstream values computed or moved there (inputs are made in parallel,
+    so the slowest counts)."""
+
+    runner: URIRef
+    site: URIRef
+    queue_seconds: float
+    transfer_seconds: float
+    bytes_to_move: int
+    duration_seconds: float
+    duration_source: str
+    finish_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runner": str(self.runner), "site": str(self.site), "queue_seconds": _round(self.queue_seconds),
+                "transfer_seconds": _round(self.transfer_seconds), "bytes_to_move": self.bytes_to_move,
+                "duration_seconds": _round(self.duration_seconds), "duration_source": self.duration_source,
+                "finish_seconds": _round(self.finish_seconds)}
+
+
+@dataclass
+class PlanStep:
+    iri: URIRef
+    expression: URIRef
+    address: str
+    workflow: URIRef
+    decision: Decision
+    reason: str
+    estimated_cost_seconds: float | None = None
+    runner: URIRef | None = None
+    product: URIRef | None = None
+    candidates: list[URIRef] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+    depends_on: list[URIRef] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": str(self.iri), "expression": str(self.expression), "address": self.address,
+            "workflow": str(self.workflow), "decision": self.decision, "reason": self.reason,
+            "estimated_cost_seconds": _round(self.estimated_cost_seconds),
+            "runner": _str(self.runner), "product": _str(self.product),
+            "candidates": [str(c) for c in self.candidates],
+            "offers": [o.to_json() for o in self.offers],
+            "depends_on": [str(d) for d in self.depends_on],
+        }
+
+
+@dataclass
+class Plan:
+    iri: URIRef
+    request: URIRef
+    requester: URIRef
+    root: URIRef
+    created: dt.datetime
+    steps: list[PlanStep]
+    expressions: list[Expression]
+    options: PlanOptions
+    skipped: dict[URIRef, str] = field(default_factory=dict)  # not needed and not cached
+    request_json: dict[str, Any] | None = None
+
+    def step_for(self, expression: URIRef) -> PlanStep:
+        for step in self.steps:
+            if step.expression == expression:
+                return step
+        raise KeyError(expression)
+
+    def summary(self) -> dict[str, int]:
+        counts = {"reuse": 0, "recompute": 0, "cannot": 0}
+        for step in self.steps:
+            counts[step.decision] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": str(self.iri), "request": str(self.request), "requester": str(self.requester),
+            "root": str(self.root), "created": self.created.isoformat(), "summary": self.summary(),
+            "steps": [s.to_json() for s in self.steps],
+            "skipped": [{"expression": str(e), "reason": r} for e, r in self.skipped.items()],
+        }
+
+    def to_graph(self, include_expressions: bool = True) -> Graph:
+        """The plan as RDF: request, plan, steps with decision, runner, cost, reason and offers."""
+        graph = Graph()
+        bind_prefixes(graph)
+        if include_expressions:
+            for expression in self.expressions:
+                expression.to_graph(graph)
+        graph.add((self.request, RDF.type, KS.Request))
+        graph.add((self.request, KS.requestedBy, self.requester))
+        graph.add((self.request, KS.rootExpression, self.root))
+        graph.add((self.request, PROV.generatedAtTime, _dt_literal(self.created)))
+        graph.add((self.iri, RDF.type, KS.Plan))
+        graph.add((self.iri, KS.forRequest, self.request))
+        graph.add((self.iri, PROV.generatedAtTime, _dt_literal(self.created)))
+        summary = self.summary()
+        graph.add((self.iri, RDFS.comment, RDFLiteral(
+            f"{summary['reuse']} reuse, {summary['recompute']} recompute, {summary['cannot']} cannot")))
+        decisions = {"reuse": KS.Reuse, "recompute": KS.Recompute, "cannot": KS.Cannot}
+        for step in self.steps:
+            graph.add((self.iri, KS.step, step.iri))
+            graph.add((step.iri, RDF.type, KS.PlanStep))
+            graph.add((step.iri, KS.forExpression, step.expression))
+            graph.add((step.iri, KS.decision, decisions[step.decision]))
+            graph.add((step.iri, KS.reason, RDFLiteral(step.reason)))
+            if step.estimated_cost_seconds is not None and math.isfinite(step.estimated_cost_seconds):
+                graph.add((step.iri, KS.estimatedCostSeconds, _decimal(step.estimated_cost_seconds)))
+            if step.runner is not None:
+                graph.add((step.iri, KS.chosenRunner, step.runner))
+            if step.product is not None:
+                graph.add((step.iri, KS.reusedProduct, step.product))
+            for n, offer in enumerate(step.offers):
+                node = URIRef(f"{step.iri}/offer/{n}")
+                graph.add((step.iri, KS.consideredOffer, node))
+                graph.add((node, RDF.type, KS.Offer))
+                graph.add((node, KS.offeredBy, offer.runner))
+                graph.add((node, KS.forExpression, step.expression))
+                graph.add((node, KS.bytesToMove, RDFLiteral(offer.bytes_to_move, datatype=XSD.integer)))
+                graph.add((node, KS.estimatedFinishSeconds, _decimal(offer.finish_seconds)))
+        return graph
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 3)
+
+
+def _str(term: URIRef | None) -> str | None:
+    return None if term is None else str(term)
+
+
+def _decimal(value: float) -> RDFLiteral:
+    return RDFLiteral(f"{value:.3f}", datatype=XSD.decimal)
+
+
+def _dt_literal(moment: dt.datetime) -> RDFLiteral:
+    return RDFLiteral(moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datatype=XSD.dateTime)
+
+
+# --------------------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------------------
+
+def short(iri: URIRef | str | None) -> str:
+    """The last path segment of an IRI, for sentences people read."""
+    if iri is None:
+        return "?"
+    text = str(iri).rstrip("/")
+    return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1] if not text.startswith(str(KSID["expression/"])) \
+        else "expression " + text.rsplit("/", 1)[-1][:12]
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def human_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "never"
+    if seconds < 1:
+        return f"{seconds:.3f} s"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _NodeState:
+    expression: Expression
+    products: list[ProductInfo]
+    refused_products: list[str]
+    candidates: list[URIRef]
+    no_runner_reason: str
+    output_bytes: float
+    avail: np.ndarray | None = None  # seconds until the value could be at each site
+    reuse_avail: np.ndarray | None = None
+    recompute_avail: np.ndarray | None = None
+    site_cost: np.ndarray | None = None  # cost of computing at each site (before moving the output)
+
+
+class Decider:
+    """Applies the rules to one DAG and its facts. Pure: no I/O."""
+
+    def __init__(self, dag: RequestDag, facts: Facts, options: PlanOptions) -> None:
+        self.dag = dag
+        self.facts = facts
+        self.options = options
+        self.order = dag.expressions()
+        self.by_address = {e.address: e for e in self.order}
+        self.consumers: dict[str, list[str]] = defaultdict(list)
+        for expression in self.order:
+            for child in expression.inputs:
+                self.consumers[child].append(expression.address)
+        self._index_sites()
+        self.extra_load: dict[URIRef, float] = defaultdict(float)  # seconds this plan adds to a runner
+        self._candidate_cache: dict[tuple, tuple[list[URIRef], str]] = {}
+        self._duration_cache: dict[tuple[URIRef, URIRef], tuple[float, str]] = {}
+
+    # -- sites and bandwidth ---------------------------------------------------------------------
+    def _index_sites(self) -> None:
+        facts = self.facts
+        sites = {r.site for r in facts.runners.values()}
+        sites |= {d.site for d in facts.datasets.values()}
+        sites |= {p.site for ps in facts.products.values() for p in ps}
+        sites |= {s for pair in facts.bandwidth for s in pair}
+        if self.options.deliver_to_site is not None:
+            sites.add(self.options.deliver_to_site)
+        self.sites = sorted(sites)
+        self.site_index = {s: i for i, s in enumerate(self.sites)}
+        n = len(self.sites)
+        inverse = np.full((n, n), 1.0 / self.options.default_wan_bandwidth)
+        for i in range(n):
+            inverse[i, i] = 1.0 / self.options.default_local_bandwidth
+        for (a, b), bandwidth in facts.bandwidth.items():
+            inverse[self.site_index[a], self.site_index[b]] = 1.0 / bandwidth
+        self.inverse_bandwidth = inverse  # seconds per byte from row site to column site
+
+    def transfer(self, size: float, source: URIRef, target: URIRef) -> float:
+        return size * self.inverse_bandwidth[self.site_index[source], self.site_index[target]]
+
+    # -- per-node facts ----------------------------------------------------------------------------
+    def usable_products(self, expression: Expression) -> tuple[list[ProductInfo], list[str]]:
+        usable, refused = [], []
+        now, options = self.facts.now, self.options
+        for product in self.facts.products.get(expression.iri, []):
+            if product.expires is not None and product.expires <= now:
+                refused.append(f"{short(product.iri)} expired at {product.expires.isoformat()}")
+            elif options.max_age_seconds is not None and (
+                    product.generated_at is None
+                    or (now - product.generated_at).total_seconds() > options.max_age_seconds):
+                refused.append(f"{short(product.iri)} is older than the maximum age of "
+                               f"{human_seconds(options.max_age_seconds)}")
+            elif product.owner is None:
+                refused.append(f"{short(product.iri)} was not made by a registered runner, so it is not trusted")
+            elif options.trusted_owners is not None and product.owner not in options.trusted_owners:
+                refused.append(f"{short(product.iri)} was made by {short(product.runner)} of {short(product.owner)}, "
+                               "whom the request does not trust")
+            elif product.site not in self.site_index:
+                refused.append(f"{short(product.iri)} is stored at an unknown site")
+            else:
+                usable.append(product)
+        usable.sort(key=lambda p: (p.size_bytes, str(p.iri)))
+        return usable, refused
+
+    def candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
+        """Runners able and allowed to compute the expression, or the reason there are none."""
+        key = (expression.workflow.iri, tuple(sorted(expression.datasets)))
+        if key not in self._candidate_cache:
+            self._candidate_cache[key] = self._compute_candidates(expression)
+        return self._candidate_cache[key]
+
+    def _compute_candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
+        workflow = expression.workflow.iri
+        rows = self.facts.eligibility.get(workflow, [])
+        able = [row.runner for row in rows if row.able]
+        if not able:
+            return [], self._explain_no_runner(workflow)
+        for dataset_iri in expression.datasets:
+            dataset = self.facts.datasets.get(dataset_iri)
+            if dataset is None:
+                return [], f"dataset {short(dataset_iri)} is not registered"
+            readers = [r for r in able if r in dataset.readers]
+            if not readers:
+                where = (f"it never leaves {short(dataset.site)} and no able runner there may read it"
+                         if dataset.restricted else "no able runner holds it or may read it")
+                return [], (f"{len(able)} runner(s) could run {short(workflow)}, but none can use dataset "
+                            f"{short(dataset_iri)}: {where}")
+            able = readers
+        return sorted(able), ""
+
+    def _explain_no_runner(self, workflow: URIRef) -> str:
+        rows = self.facts.eligibility.get(workflow, [])
+        if not rows:
+            return "no runner is registered"
+        steps = [("support its implementation kind", "supports_kind"), ("have enough cores", "enough_cores"),
+                 ("have enough memory", "enough_memory"), ("trust one of its verifiers", "trusts_verifier"),
+                 ("serve the requester", "serves_requester")]
+        remaining = rows
+        parts = [f"{len(rows)} runner(s) registered"]
+        for words, attribute in steps:
+            remaining = [r for r in remaining if getattr(r, attribute)]
+            parts.append(f"{len(remaining)} {words}")
+            if not remaining:
+                break
+        text = "no runner is able and allowed to run " + short(workflow) + ": " + ", ".join(parts)
+        if all(not r.trusts_verifier for r in rows) and any(r.supports_kind for r in rows):
+            text += " (is the workflow verified by anyone the runners trust?)"
+        return text
+
+    def duration(self, expression: Expression, runner: URIRef) -> tuple[float, str]:
+        workflow = expression.workflow
+        key = (workflow.iri, runner)
+        if key in self._duration_cache:
+            return self._duration_cache[key]
+        history = self.facts.history.get(key)
+        if history is not None:
+            result = (history.mean_duration, f"mean of {history.runs} run(s) on this runner")
+        else:
+            runs = [h for (w, _), h in self.facts.history.items() if w == workflow.iri]
+            if runs:
+                total = sum(h.runs for h in runs)
+                mean = sum(h.mean_duration * h.runs for h in runs) / total
+                result = (mean, f"mean of {total} run(s) on other runners")
+            elif workflow.estimated_duration is not None:
+                result = (workflow.estimated_duration, "the author's estimate")
+            else:
+                result = (self.options.default_duration_seconds, "the default estimate")
+        self._duration_cache[key] = result
+        return result
+
+    def output_bytes(self, expression: Expression, products: list[ProductInfo]) -> float:
+        if products:
+            return float(products[0].size_bytes)
+        sizes = [h.mean_output_bytes for (w, _), h in self.facts.history.items()
+                 if w == expression.workflow.iri and h.mean_output_bytes is not None]
+        if sizes:
+            return sum(sizes) / len(sizes)
+        if expression.workflow.estimated_output_bytes is not None:
+            return float(expression.workflow.estimated_output_bytes)
+        return float(self.options.default_output_bytes)
+
+    def queue_seconds(self, runner: URIRef, expression: Expression) -> float:
+        info = self.facts.runners[runner]
+        slots = max(1, info.cores // max(1, expression.workflow.requires_cores))
+        waiting = self.facts.load.get(runner, 0) * self.options.default_duration_seconds
+        return (waiting + self.extra_load[runner]) / slots
+
+    def staging(self, expression: Expression, runner: URIRef, site: URIRef) -> tuple[float, int]:
+        """Seconds and bytes to bring the expression's datasets to the runner (0 for what it holds)."""
+        seconds, moved = 0.0, 0
+        for dataset_iri in expression.datasets:
+            dataset: DatasetInfo = self.facts.datasets[dataset_iri]
+            if dataset.readers.get(runner):
+                continue
+            seconds += self.transfer(dataset.size_bytes, dataset.site, site)
+            moved += dataset.size_bytes
+        return seconds, moved
+
+    # -- pass 1: cost of availability, inputs first ------------------------------------------------
+    def estimate(self) -> dict[str, _NodeState]:
+        states: dict[str, _NodeState] = {}
+        n_sites = len(self.sites)
+        for expression in self.order:
+            products, refused = self.usable_products(expression)
+            candidates, no_runner = self.candidates(expression)
+            state = _NodeState(expression, products, refused, candidates, no_runner,
+                               self.output_bytes(expression, products))
+            reuse = np.full(n_sites, INF)
+            if not self.options.force_recompute:
+                for product in products:
+                    row = product.size_bytes * self.inverse_bandwidth[self.site_index[product.site]]
+                    reuse = np.minimum(reuse, row)
+            ready = np.zeros(n_sites)
+            for child in expression.inputs:
+                ready = np.maximum(ready, states[child].avail)
+            site_cost = np.full(n_sites, INF)
+            for runner in candidates:
+                info = self.facts.runners[runner]
+                i = self.site_index[info.site]
+                if not math.isfinite(ready[i]):
+                    continue
+                staging, _ = self.staging(expression, runner, info.site)
+                finish = self.queue_seconds(runner, expression) + ready[i] + staging + \
+                    self.duration(expression, runner)[0]
+                if finish < site_cost[i]:
+                    site_cost[i] = finish
+            recompute = (site_cost[:, None] + state.output_bytes * self.inverse_bandwidth).min(axis=0)
+            state.reuse_avail, state.recompute_avail, state.site_cost = reuse, recompute, site_cost
+            state.avail = np.minimum(reuse, recompute)
+            states[expression.address] = state
+        return states
+
+    # -- pass 2: decisions, root first ---------------------------------------------------------------
+    def decide(self, plan_iri: URIRef) -> tuple[list[PlanStep], dict[URIRef, str]]:
+        states = self.estimate()
+        needed: dict[str, set[URIRef | None]] = defaultdict(set)
+        root = self.dag.root.address
+        needed[root].add(self.options.deliver_to_site)
+        steps: dict[str, PlanStep] = {}
+        skipped: dict[URIRef, str] = {}
+        location: dict[str, URIRef] = {}
+        for expression in reversed(self.order):
+            address = expression.address
+            state = states[address]
+            step_iri = URIRef(f"{plan_iri}/step/{len(self.order) - len(steps) - len(skipped)}")
+            depends_on = [self.by_address[a].iri for a in expression.inputs]
+            if address not in needed:
+                consumer = ", ".join(short(self.by_address[c].iri) for c in self.consumers[address])
+                if state.products:
+                    product = state.products[0]
+                    steps[address] = PlanStep(
+                        step_iri, expression.iri, address, expression.workflow.iri, "reuse",
+                        f"cached {_describe_product(product)}; not needed now, since {consumer} is reused",
+                        0.0, product=product.iri, depends_on=depends_on)
+                else:
+                    skipped[expression.iri] = f"not needed: {consumer} is reused"
+                continue
+            targets = needed[address]
+            step = self._decide_node(step_iri, expression, state, targets, states, location)
+            step.depends_on = depends_on
+            steps[address] = step
+            if step.decision == "recompute":
+                site = self.facts.runners[step.runner].site
+                location[address] = site
+                for child in expression.inputs:
+                    needed[child].add(site)
+            elif step.decision == "reuse":
+                location[address] = next(p.site for p in state.products if p.iri == step.product)
+        ordered = [steps[e.address] for e in self.order if e.address in steps]
+        for n, step in enumerate(ordered, start=1):
+            step.iri = URIRef(f"{plan_iri}/step/{n}")
+        return ordered, skipped
+
+    def _at_targets(self, source_cost: float, size: float, source: URIRef, targets: set[URIRef | None]) -> float:
+        """Cost of having a value made at ``source`` (ready after source_cost) at every target site."""
+        worst = source_cost
+        for target in targets:
+            if target is not None:
+                worst = max(worst, source_cost + self.transfer(size, source, target))
+        return worst
+
+    def _decide_node(self, step_iri: URIRef, expression: Expression, state: _NodeState,
+                     targets: set[URIRef | None], states: dict[str, _NodeState],
+                     location: dict[str, URIRef]) -> PlanStep:
+        # reuse: the cheapest usable copy, moved to every site that needs it
+        best_product, reuse_cost = None, INF
+        if not self.options.force_recompute:
+            for product in state.products:
+                cost = self._at_targets(0.0, product.size_bytes, product.site, targets)
+                if cost < reuse_cost:
+                    best_product, reuse_cost = product, cost
+        # recompute: every able runner's offer with the queue as this plan has left it
+        offers = self._offers(expression, state, states)
+        best_offer, recompute_cost = None, INF
+        best_key: tuple[float, int, str] | None = None
+        preferred = self.options.preferred_runner
+        for offer in offers:
+            cost = self._at_targets(offer.finish_seconds, state.output_bytes, offer.site, targets)
+            key = (cost, self.facts.runners[offer.runner].storage_bytes, str(offer.runner))
+            if best_key is None or key < best_key:
+                best_offer, recompute_cost, best_key = offer, cost, key
+        if preferred is not None and any(o.runner == preferred for o in offers):
+            best_offer = next(o for o in offers if o.runner == preferred)
+            recompute_cost = self._at_targets(best_offer.finish_seconds, state.output_bytes,
+                                              best_offer.site, targets)
+        where = _where(targets)
+        recorded = sorted(offers, key=lambda o: (o.finish_seconds, str(o.runner)))[: self.options.max_offers_recorded]
+        candidates = [o.runner for o in sorted(offers, key=lambda o: (o.finish_seconds, str(o.runner)))]
+
+        if best_product is not None and reuse_cost <= recompute_cost:
+            why = f"cached {_describe_product(best_product)} reused: having it {where} takes " \
+                  f"{human_seconds(reuse_cost)}"
+            if best_offer is not None:
+                why += f", recomputing would take {human_seconds(recompute_cost)} on {short(best_offer.runner)}"
+            return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "reuse", why,
+                            reuse_cost, product=best_product.iri, candidates=candidates)
+        if best_offer is not None:
+            self.extra_load[best_offer.runner] += best_offer.duration_seconds * max(
+                1, expression.workflow.requires_cores)
+            why = self._recompute_reason(expression, state, best_offer, best_product, reuse_cost, recompute_cost,
+                                         len(offers), where)
+            return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "recompute",
+                            why, recompute_cost, runner=best_offer.runner, candidates=candidates,
+                            offers=recorded)
+        reasons = []
+        if self.options.force_recompute and state.products:
+            reasons.append("recompute was forced")
+        elif state.refused_products:
+            reasons.append("no usable cached product (" + "; ".join(state.refused_products) + ")")
+        else:
+            reasons.append("no cached product")
+        if state.no_runner_reason:
+            reasons.append(state.no_runner_reason)
+        else:
+            blocked = [c for c in expression.inputs if not math.isfinite(float(states[c].avail.min()))]
+            if blocked:
+                reasons.append("input " + ", ".join(short(self.by_address[c].iri) for c in blocked)
+                               + " cannot be computed")
+            else:
+                reasons.append("no able runner can receive its inputs")
+        return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "cannot",
+                        "; ".join(reasons), None)
+
+    def _offers(self, expression: Expression, state: _NodeState, states: dict[str, _NodeState]) -> list[Offer]:
+        offers = []
+        for runner in state.candidates:
+            info = self.facts.runners[runner]
+            i = self.site_index[info.site]
+            ready, moved = 0.0, 0
+            blocked = False
+            for child in expression.inputs:
+                child_state = states[child]
+                if not math.isfinite(child_state.avail[i]):
+                    blocked = True
+                    break
+                ready = max(ready, float(child_state.avail[i]))
+                moved += int(child_state.output_bytes)  # upper bound: unless it is made or kept right there
+            if blocked:
+                continue
+            staging, staged = self.staging(expression, runner, info.site)
+            duration, source = self.duration(expression, runner)
+            queue = self.queue_seconds(runner, expression)
+            offers.append(Offer(runner, info.site, queue, ready + staging, moved + staged, duration, source,
+                                queue + ready + staging + duration))
+        return offers
+
+    def _recompute_reason(self, expression: Expression, state: _NodeState, offer: Offer,
+                          product: ProductInfo | None, reuse_cost: float, recompute_cost: float,
+                          n_offers: int, where: str) -> str:
+        if self.options.force_recompute:
+            head = "recompute was forced"
+        elif product is not None:
+            head = (f"recomputing ({human_seconds(recompute_cost)}) beats moving cached "
+                    f"{_describe_product(product)} {where} ({human_seconds(reuse_cost)})")
+        elif state.refused_products:
+            head = "no usable cached product (" + "; ".join(state.refused_products) + ")"
+        else:
+            head = "not cached"
+        preferred = " (the request's preferred runner)" if offer.runner == self.options.preferred_runner else ""
+        return (f"{head}; {short(offer.runner)}{preferred} at {short(offer.site)} chosen from {n_offers} able "
+                f"runner(s): finish in {human_seconds(offer.finish_seconds)} = queue "
+                f"{human_seconds(offer.queue_seconds)} + inputs there in {human_seconds(offer.transfer_seconds)} "
+                f"({human_bytes(offer.bytes_to_move)} to move) + run {human_seconds(offer.duration_seconds)} "
+                f"({offer.duration_source})")
+
+
+def _describe_product(product: ProductInfo) -> str:
+    outcome = "analysis exception" if product.outcome == KS.AnalysisException else "result"
+    return f"{outcome} {short(product.iri)} ({human_bytes(product.size_bytes)} at {short(product.site)})"
+
+
+def _where(targets: set[URIRef | None]) -> str:
+    sites = sorted(str(short(t)) for t in targets if t is not None)
+    return "where it is needed" if not sites else "at " + " and ".join(sites)
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------------
+
+def decide(dag: RequestDag, facts: Facts, requester: URIRef, options: PlanOptions | None = None,
+           request_json: dict[str, Any] | None = None) -> Plan:
+    """The pure part: a plan from a DAG and the facts about it."""
+    options = options or PlanOptions()
+    token = uuid.uuid4().hex
+    plan_iri = URIRef(KSID[f"plan/{token}"])
+    steps, skipped = Decider(dag, facts, options).decide(plan_iri)
+    return Plan(plan_iri, URIRef(KSID[f"request/{token}"]), requester, dag.root.iri, facts.now, steps,
+                dag.expressions(), options, skipped, request_json)
+
+
+def plan_request(store: Store, request: Mapping[str, Any] | Graph, requester: URIRef,
+                 options: PlanOptions | None = None, now: dt.datetime | None = None) -> Plan:
+    """Check the request, gather the facts in a few batched queries, decide."""
+    dag = build_dag(store, request)
+    facts = gather_facts(store, dag, requester, now)
+    request_json = dict(request) if isinstance(request, Mapping) else None
+    return decide(dag, facts, requester, options, request_json)
+
+
+def store_plan(store: Store, plan: Plan) -> None:
+    """Write the request, its expressions and the plan into the plans graph, in one update."""
+    store.add_to_graph(PLANS_GRAPH, plan.to_graph())
