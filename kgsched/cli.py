@@ -23,7 +23,7 @@ from rdflib import URIRef
 from kgsched import queries
 from kgsched.binding import check_iri
 from kgsched.errors import KgschedError, ShapeViolation
-from kgsched.namespaces import ONTOLOGY_GRAPH, PREFIXES
+from kgsched.namespaces import ONTOLOGY_GRAPH, PREFIXES, bind_prefixes
 from kgsched.registry import Registry, load_ontology
 from kgsched.sparql_guard import check_query
 from kgsched.store import DEFAULT_STORE_DIR, Store, open_store
@@ -140,7 +140,7 @@ def with_default_prefixes(text: str) -> str:
 
 def _query_text(query_or_file: str) -> str:
     path = Path(query_or_file)
-    if path.is_file():
+    if len(query_or_file) < 4096 and "\n" not in query_or_file and path.is_file():
         return path.read_text()
     if re.fullmatch(r"[\w-]+", query_or_file) and query_or_file in queries.all_queries():
         return queries.get(query_or_file).text
@@ -207,6 +207,7 @@ def query(options: StoreOptions, query_or_file: str, fmt: str) -> None:
             click.echo("true" if store.ask(text) else "false")
         elif form in ("CONSTRUCT", "DESCRIBE"):
             graph = store.construct(text)
+            bind_prefixes(graph)
             click.echo(graph.serialize(format="json-ld" if fmt == "json" else "turtle"))
         else:
             rows = store.select(text)

@@ -1,0 +1,118 @@
+"""The cost rules on hand-made facts (no graph): reuse vs recompute, runner choice, ties."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import networkx as nx
+from rdflib import URIRef
+from rdflib.namespace import XSD
+
+from kgsched.expressions import Argument, Expression, RequestDag, WorkflowInfo, content_address, typed_literal
+from kgsched.namespaces import KS
+from kgsched.planfacts import DatasetInfo, Eligibility, Facts, History, ProductInfo, RunnerInfo
+from kgsched.planner import PlanOptions, decide
+
+E = "https://example.org/t/"
+NEAR, FAR = URIRef(E + "site/near"), URIRef(E + "site/far")
+WORKFLOW = WorkflowInfo(URIRef(E + "wf"), "1", KS.PythonCallable, None, {}, estimated_duration=10.0,
+                        estimated_output_bytes=1000)
+REQUESTER = URIRef(E + "alice")
+
+
+def one_node(seed: int = 1) -> RequestDag:
+    arguments = (Argument("x", "literal", typed_literal("x", seed, XSD.integer)),)
+    expression = Expression(content_address(WORKFLOW, arguments), WORKFLOW, arguments)
+    dag = nx.DiGraph()
+    dag.add_node(expression.address, expression=expression)
+    return RequestDag(dag, expression)
+
+
+def facts(*runners: RunnerInfo, products=(), bandwidth=None, load=None, history=None) -> Facts:
+    f = Facts(now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    for r in runners:
+        f.runners[r.iri] = r
+    f.eligibility[WORKFLOW.iri] = [Eligibility(r.iri, True, True, True, True, True) for r in runners]
+    f.bandwidth = bandwidth or {(NEAR, FAR): 1e3, (FAR, NEAR): 1e3, (NEAR, NEAR): 1e9, (FAR, FAR): 1e9}
+    f.load = load or {}
+    f.history = history or {}
+    return f
+
+
+def product_at(dag: RequestDag, site: URIRef, size: int) -> ProductInfo:
+    return ProductInfo(URIRef(E + "product"), KS.Success, size, site, URIRef(E + "storage"),
+                       runner=URIRef(E + "r-near"), owner=URIRef(E + "owner"))
+
+
+R_NEAR = RunnerInfo(URIRef(E + "r-near"), NEAR, 4, 0, URIRef(E + "owner"))
+R_FAR = RunnerInfo(URIRef(E + "r-far"), FAR, 4, 0, URIRef(E + "owner"))
+
+
+def test_cheaper_to_recompute_beats_a_far_away_cached_copy() -> None:
+    dag = one_node()
+    f = facts(R_NEAR, products=())
+    f.products[dag.root.iri] = [product_at(dag, FAR, 1_000_000)]  # 1 MB at 1 kB/s: 1,000 s away
+    plan = decide(dag, f, REQUESTER, PlanOptions(deliver_to_site=NEAR))
+    [step] = plan.steps
+    assert step.decision == "recompute" and step.runner == R_NEAR.iri
+    assert "beats moving cached" in step.reason
+
+
+def test_a_near_cached_copy_beats_recomputing() -> None:
+    dag = one_node()
+    f = facts(R_NEAR)
+    f.products[dag.root.iri] = [product_at(dag, FAR, 1_000)]  # 1 kB at 1 kB/s: 1 s away, recompute 10 s
+    [step] = decide(dag, f, REQUESTER, PlanOptions(deliver_to_site=NEAR)).steps
+    assert step.decision == "reuse"
+    assert "recomputing would take" in step.reason
+
+
+def test_runner_choice_weighs_queue_and_duration() -> None:
+    dag = one_node()
+    busy = RunnerInfo(URIRef(E + "busy"), NEAR, 1, 0, URIRef(E + "o"))
+    idle = RunnerInfo(URIRef(E + "idle"), NEAR, 1, 0, URIRef(E + "o"))
+    f = facts(busy, idle, load={busy.iri: 3})
+    [step] = decide(dag, f, REQUESTER).steps
+    assert step.runner == idle.iri
+    slow_history = {(WORKFLOW.iri, idle.iri): History(1000.0, 5, None), (WORKFLOW.iri, busy.iri): History(10.0, 5, None)}
+    [step] = decide(dag, facts(busy, idle, load={busy.iri: 3}, history=slow_history), REQUESTER).steps
+    assert step.runner == busy.iri  # 3 queued x 60 s + 10 s beats 1,000 s measured on idle
+
+
+def test_ties_go_to_the_runner_storing_less() -> None:
+    dag = one_node()
+    full = RunnerInfo(URIRef(E + "a-full"), NEAR, 4, 10**12, URIRef(E + "o"))
+    empty = RunnerInfo(URIRef(E + "b-empty"), NEAR, 4, 0, URIRef(E + "o"))
+    [step] = decide(dag, facts(full, empty), REQUESTER).steps
+    assert step.runner == empty.iri
+
+
+def test_data_locality_prefers_the_runner_holding_the_dataset() -> None:
+    dataset = URIRef(E + "data")
+    workflow = WorkflowInfo(URIRef(E + "wf"), "1", KS.PythonCallable, None, {}, estimated_duration=10.0)
+    arguments = (Argument("d", "dataset", dataset),)
+    expression = Expression(content_address(workflow, arguments), workflow, arguments)
+    dag = nx.DiGraph()
+    dag.add_node(expression.address, expression=expression)
+    f = facts(R_NEAR, R_FAR)
+    f.datasets[dataset] = DatasetInfo(dataset, FAR, 10_000_000, False, {R_NEAR.iri: False, R_FAR.iri: True})
+    [step] = decide(RequestDag(dag, expression), f, REQUESTER).steps
+    assert step.runner == R_FAR.iri
+    near_offer = next(o for o in step.offers if o.runner == R_NEAR.iri)
+    assert near_offer.bytes_to_move == 10_000_000
+
+
+def test_plan_spreads_independent_nodes_over_runners() -> None:
+    """Each choice adds to the runner's queue, so a wide plan does not pile onto one runner."""
+    nodes = [one_node(i).root for i in range(8)]
+    root_args = tuple(Argument(f"in{i}", "expression", n.address) for i, n in enumerate(nodes))
+    root = Expression(content_address(WORKFLOW, root_args), WORKFLOW, root_args, [n.address for n in nodes])
+    dag = nx.DiGraph()
+    for node in nodes:
+        dag.add_node(node.address, expression=node)
+        dag.add_edge(node.address, root.address)
+    dag.add_node(root.address, expression=root)
+    one_core = [RunnerInfo(URIRef(E + f"r{i}"), NEAR, 1, 0, URIRef(E + "o")) for i in range(4)]
+    plan = decide(RequestDag(dag, root), facts(*one_core), REQUESTER)
+    used = {step.runner for step in plan.steps if step.expression != root.iri}
+    assert len(used) == 4
