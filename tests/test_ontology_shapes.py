@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import EXAMPLES
 from pyshacl import validate
 from rdflib import Graph
 from rdflib.namespace import OWL, RDF, RDFS, SH
 
+from conftest import EXAMPLES
 from kgsched import resources
 from kgsched.namespaces import KS
 from kgsched.rdfio import parse_rdf

@@ -14,7 +14,16 @@ from kgsched.planner import PlanOptions, plan_request, store_plan
 from kgsched.registry import Registry, validate_graph
 from kgsched.store import Store
 from planner_support import (
-    ALICE, BOB, ERIN, FED, SPI, add_failed_execution, add_product, combined, light_curve, runner,
+    ALICE,
+    BOB,
+    ERIN,
+    FED,
+    SPI,
+    add_failed_execution,
+    add_product,
+    combined,
+    light_curve,
+    runner,
 )
 
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, MALLORY, example_documents
 from rdflib import Literal, URIRef
 
+from conftest import EXAMPLES, MALLORY, example_documents
 from kgsched.errors import InvalidRequest, KgschedError, OwnershipConflict, ShapeViolation, SyntaxProblem
 from kgsched.namespaces import KS
 from kgsched.registry import Registry, registrant_graph
