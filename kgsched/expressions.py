@@ -33,6 +33,11 @@ from kgsched.namespaces import KS, KSID
 from kgsched.store import Store
 
 CANONICAL_FORM = 1
+# rdflib's namespace attributes build a new URIRef on every access; the hot paths use these.
+DATASET_VALUE = URIRef(str(KS.DatasetValue))
+X_STRING, X_BOOLEAN, X_INTEGER = URIRef(str(XSD.string)), URIRef(str(XSD.boolean)), URIRef(str(XSD.integer))
+X_DECIMAL, X_DOUBLE = URIRef(str(XSD.decimal)), URIRef(str(XSD.double))
+X_DATE, X_DATETIME = URIRef(str(XSD.date)), URIRef(str(XSD.dateTime))
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 
@@ -45,6 +50,10 @@ class Parameter:
     type: URIRef
     optional: bool = False
     default: RDFLiteral | None = None
+
+    @property
+    def takes_data(self) -> bool:
+        return self.type is DATASET_VALUE or str(self.type) == str(DATASET_VALUE)
 
 
 @dataclass(frozen=True)
@@ -84,11 +93,20 @@ class Expression:
 
     @property
     def iri(self) -> URIRef:
-        return expression_iri(self.address)
+        try:
+            return self._iri
+        except AttributeError:
+            self._iri: URIRef = expression_iri(self.address)
+            return self._iri
 
     @property
-    def datasets(self) -> list[URIRef]:
-        return [a.value for a in self.arguments if a.kind == "dataset"]  # type: ignore[misc]
+    def datasets(self) -> tuple[URIRef, ...]:
+        """The datasets among the arguments, sorted (cached: the planner asks for them often)."""
+        try:
+            return self._datasets
+        except AttributeError:
+            self._datasets: tuple[URIRef, ...] = tuple(sorted(a.value for a in self.arguments if a.kind == "dataset"))
+            return self._datasets
 
     def to_graph(self, graph: Graph) -> None:
         """Add the expression's description (arguments as IRIs below it, so rewriting is idempotent)."""
@@ -140,8 +158,13 @@ def _decimal_lexical(value: Decimal) -> str:
     return "0.0" if text in ("-0.0", "-0") else text
 
 
+_TYPES = {str(t): t for t in (X_STRING, X_BOOLEAN, X_INTEGER, X_DECIMAL, X_DOUBLE, X_DATE, X_DATETIME)}
+
+
 def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
     """A JSON value → the canonical typed literal for the parameter's datatype, or a clear error."""
+
+    datatype = _TYPES.get(str(datatype), datatype)  # the shared constant, so == is a cheap identity check
 
     def wrong(expected: str) -> InvalidRequest:
         return InvalidRequest(f"argument {name!r} must be {expected}, got {value!r}")
@@ -149,7 +172,7 @@ def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
     if isinstance(value, Mapping) and set(value) == {"value", "datatype"}:
         # the explicit form {"value": lexical, "datatype": IRI}, as Turtle requests and defaults give it
         if URIRef(value["datatype"]) != datatype and not (
-            datatype in (XSD.decimal, XSD.double) and URIRef(value["datatype"]) in (XSD.integer, XSD.decimal)
+            datatype in (X_DECIMAL, X_DOUBLE) and URIRef(value["datatype"]) in (X_INTEGER, X_DECIMAL)
         ):
             raise wrong(f"of type {datatype}")
         value = RDFLiteral(str(value["value"]), datatype=URIRef(value["datatype"])).toPython()
@@ -159,22 +182,22 @@ def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
             value = str(value)
         elif isinstance(value, dt.datetime | dt.date):
             value = value.isoformat()
-    if datatype == XSD.string:
+    if datatype == X_STRING:
         if not isinstance(value, str):
             raise wrong("a string")
         return RDFLiteral(value)
-    if datatype == XSD.boolean:
+    if datatype == X_BOOLEAN:
         if not isinstance(value, bool):
             raise wrong("true or false")
-        return RDFLiteral("true" if value else "false", datatype=XSD.boolean)
-    if datatype == XSD.integer:
+        return RDFLiteral("true" if value else "false", datatype=X_BOOLEAN)
+    if datatype == X_INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
                 value = int(value)
             else:
                 raise wrong("an integer")
-        return RDFLiteral(str(int(value)), datatype=XSD.integer)
-    if datatype == XSD.decimal:
+        return RDFLiteral(str(int(value)), datatype=X_INTEGER)
+    if datatype == X_DECIMAL:
         if isinstance(value, bool):
             raise wrong("a decimal number")
         try:
@@ -183,8 +206,8 @@ def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
             raise wrong("a decimal number") from None
         if not number.is_finite():
             raise wrong("a finite decimal number")
-        return RDFLiteral(_decimal_lexical(number), datatype=XSD.decimal)
-    if datatype == XSD.double:
+        return RDFLiteral(_decimal_lexical(number), datatype=X_DECIMAL)
+    if datatype == X_DOUBLE:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise wrong("a number")
         try:
@@ -193,20 +216,20 @@ def typed_literal(name: str, value: Any, datatype: URIRef) -> RDFLiteral:
             raise wrong("a number") from None
         if math.isnan(number_f) or math.isinf(number_f):
             raise wrong("a finite number")
-        return RDFLiteral(repr(number_f), datatype=XSD.double)
-    if datatype in (XSD.date, XSD.dateTime):
+        return RDFLiteral(repr(number_f), datatype=X_DOUBLE)
+    if datatype in (X_DATE, X_DATETIME):
         if not isinstance(value, str):
-            raise wrong("an ISO 8601 " + ("date" if datatype == XSD.date else "date-time") + " string")
+            raise wrong("an ISO 8601 " + ("date" if datatype == X_DATE else "date-time") + " string")
         try:
-            if datatype == XSD.date:
-                return RDFLiteral(dt.date.fromisoformat(value).isoformat(), datatype=XSD.date)
+            if datatype == X_DATE:
+                return RDFLiteral(dt.date.fromisoformat(value).isoformat(), datatype=X_DATE)
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise wrong("an ISO 8601 date" + ("" if datatype == XSD.date else "-time")) from None
+            raise wrong("an ISO 8601 date" + ("" if datatype == X_DATE else "-time")) from None
         if moment.tzinfo is not None:
             moment = moment.astimezone(dt.UTC)
-            return RDFLiteral(moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"), datatype=XSD.dateTime)
-        return RDFLiteral(moment.isoformat(), datatype=XSD.dateTime)
+            return RDFLiteral(moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"), datatype=X_DATETIME)
+        return RDFLiteral(moment.isoformat(), datatype=X_DATETIME)
     raise InvalidRequest(f"parameter {name!r} has an unsupported type {datatype}")
 
 
@@ -293,13 +316,13 @@ class ExpressionBuilder:
             if name not in given:
                 if not parameter.optional:
                     raise InvalidRequest(f"{workflow.iri} needs argument {name!r} ({parameter.type})")
-                if parameter.default is not None and parameter.type != KS.DatasetValue:
+                if parameter.default is not None and not parameter.takes_data:
                     # An explicit default and an omitted argument must give the same address.
                     lexical = {"value": str(parameter.default), "datatype": str(parameter.type)}
                     arguments.append(Argument(name, "literal", typed_literal(name, lexical, parameter.type)))
                 continue
             value = given[name]
-            if parameter.type == KS.DatasetValue:
+            if parameter.takes_data:
                 if isinstance(value, Mapping) and set(value) == {"dataset"}:
                     arguments.append(Argument(name, "dataset", check_iri(value["dataset"])))
                 elif isinstance(value, Mapping) and "workflow" in value:
@@ -330,11 +353,14 @@ class RequestDag:
 
     dag: nx.DiGraph
     root: Expression
+    _order: list[Expression] | None = field(default=None, repr=False, compare=False)
 
     def expressions(self) -> list[Expression]:
         """Topological order: inputs before the expressions that use them (deterministic)."""
-        order = nx.lexicographical_topological_sort(self.dag)
-        return [self.dag.nodes[a]["expression"] for a in order]
+        if self._order is None:
+            order = nx.lexicographical_topological_sort(self.dag)
+            self._order = [self.dag.nodes[a]["expression"] for a in order]
+        return list(self._order)
 
 
 def build_dag(store: Store, request: Mapping[str, Any] | Graph) -> RequestDag:

@@ -140,7 +140,7 @@ def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datet
     for row in queries.select(store, "bandwidth"):
         facts.bandwidth[(row["from"], row["to"])] = float(row["bandwidth"])
 
-    for row in queries.select(store, "execution-history", {"workflow": workflows}):
+    for row in queries.select(store, "execution-statistics", {"workflow": workflows}):
         size = row.get("meanOutputBytes")
         facts.history[(row["workflow"], row["runner"])] = History(
             float(row["meanDuration"]), int(row["runs"]), float(size) if size is not None else None)

@@ -27,6 +27,7 @@ poisoned cache entry from an unknown producer does not spread.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import uuid
 from collections import defaultdict
@@ -60,7 +61,7 @@ class PlanOptions:
     default_output_bytes: int = 1_000_000
     default_wan_bandwidth: float = 10e6  # bytes/s between sites with no measured link
     default_local_bandwidth: float = 1e9  # bytes/s within a site that declares none
-    max_offers_recorded: int = 5
+    max_offers_recorded: int = 3
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any] | None) -> PlanOptions:
@@ -247,8 +248,12 @@ def short(iri: URIRef | str | None) -> str:
     if iri is None:
         return "?"
     text = str(iri).rstrip("/")
-    return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1] if not text.startswith(str(KSID["expression/"])) \
-        else "expression " + text.rsplit("/", 1)[-1][:12]
+    if text.startswith(_EXPRESSION_BASE):
+        return "expression " + text[len(_EXPRESSION_BASE):][:12]
+    return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+_EXPRESSION_BASE = str(KSID["expression/"])
 
 
 def human_bytes(size: float) -> str:
@@ -276,14 +281,32 @@ def human_seconds(seconds: float) -> str:
 # --------------------------------------------------------------------------------------------------
 
 @dataclass
+class _Pool:
+    """The runners able and allowed to compute expressions of one workflow over one set of datasets.
+
+    ``base`` is, per site, the lowest static cost (queue wait before this plan + staging the datasets
+    + expected duration) of a runner there; ``heaps`` keep, per site, the runners ordered by current
+    cost, where the load this plan adds only ever raises a cost — so stale entries are fixed lazily
+    when they reach the top, and picking the best runner of a site stays O(log n)."""
+
+    runners: list[URIRef]
+    reason: str
+    base: np.ndarray
+    heaps: dict[int, list[tuple[float, int, str, URIRef]]]
+    #: runner → (static cost, staging seconds, staged bytes, duration, duration source, slots)
+    static: dict[URIRef, tuple[float, float, int, float, str, int]]
+
+
+@dataclass
 class _NodeState:
     expression: Expression
     products: list[ProductInfo]
     refused_products: list[str]
-    candidates: list[URIRef]
-    no_runner_reason: str
+    pool: _Pool
     output_bytes: float
     avail: np.ndarray | None = None  # seconds until the value could be at each site
+    ready: np.ndarray | None = None  # seconds until all inputs could be at each site
+    input_bytes: int = 0  # bytes of the input values
     reuse_avail: np.ndarray | None = None
     recompute_avail: np.ndarray | None = None
     site_cost: np.ndarray | None = None  # cost of computing at each site (before moving the output)
@@ -303,9 +326,22 @@ class Decider:
             for child in expression.inputs:
                 self.consumers[child].append(expression.address)
         self._index_sites()
-        self.extra_load: dict[URIRef, float] = defaultdict(float)  # seconds this plan adds to a runner
-        self._candidate_cache: dict[tuple, tuple[list[URIRef], str]] = {}
+        # slot-seconds this plan adds to each runner, keyed by the runner's IRI as a plain str (fast hashing)
+        self.extra_load: dict[str, float] = defaultdict(float)
+        self._pools: dict[tuple, _Pool] = {}
         self._duration_cache: dict[tuple[URIRef, URIRef], tuple[float, str]] = {}
+        self._workflow_history: dict[URIRef, tuple[float, int, float | None]] = {}
+        sums: dict[URIRef, list[float]] = defaultdict(lambda: [0.0, 0, 0.0, 0])
+        for (workflow, _), history in facts.history.items():
+            entry = sums[workflow]
+            entry[0] += history.mean_duration * history.runs
+            entry[1] += history.runs
+            if history.mean_output_bytes is not None:
+                entry[2] += history.mean_output_bytes * history.runs
+                entry[3] += history.runs
+        for workflow, (total, runs, size_total, sized_runs) in sums.items():
+            mean_size = size_total / sized_runs if sized_runs else None
+            self._workflow_history[workflow] = (total / runs, int(runs), mean_size)
 
     # -- sites and bandwidth ---------------------------------------------------------------------
     def _index_sites(self) -> None:
@@ -325,9 +361,10 @@ class Decider:
         for (a, b), bandwidth in facts.bandwidth.items():
             inverse[self.site_index[a], self.site_index[b]] = 1.0 / bandwidth
         self.inverse_bandwidth = inverse  # seconds per byte from row site to column site
+        self._inverse_rows = inverse.tolist()  # the same, for fast scalar access
 
     def transfer(self, size: float, source: URIRef, target: URIRef) -> float:
-        return size * self.inverse_bandwidth[self.site_index[source], self.site_index[target]]
+        return size * self._inverse_rows[self.site_index[source]][self.site_index[target]]
 
     # -- per-node facts ----------------------------------------------------------------------------
     def usable_products(self, expression: Expression) -> tuple[list[ProductInfo], list[str]]:
@@ -353,12 +390,42 @@ class Decider:
         usable.sort(key=lambda p: (p.size_bytes, str(p.iri)))
         return usable, refused
 
-    def candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
-        """Runners able and allowed to compute the expression, or the reason there are none."""
-        key = (expression.workflow.iri, tuple(sorted(expression.datasets)))
-        if key not in self._candidate_cache:
-            self._candidate_cache[key] = self._compute_candidates(expression)
-        return self._candidate_cache[key]
+    def pool(self, expression: Expression) -> _Pool:
+        """Runners able and allowed to compute the expression (shared by every expression of the same
+        workflow over the same datasets), or the reason there are none."""
+        key = (expression.workflow.iri, expression.datasets)
+        if key not in self._pools:
+            runners, reason = self._compute_candidates(expression)
+            base = np.full(len(self.sites), INF)
+            heaps: dict[int, list[tuple[float, int, str, URIRef]]] = defaultdict(list)
+            static = {}
+            for runner in runners:
+                info = self.facts.runners[runner]
+                i = self.site_index[info.site]
+                staging, staged = self.staging(expression, runner, info.site)
+                duration, source = self.duration(expression, runner)
+                slots = max(1, info.cores // max(1, expression.workflow.requires_cores))
+                waiting = self.facts.load.get(runner, 0) * self.options.default_duration_seconds / slots
+                cost = waiting + staging + duration
+                static[runner] = (cost, staging, staged, duration, source, slots)
+                base[i] = min(base[i], cost)
+                heaps[i].append((cost, info.storage_bytes, str(runner), runner))
+            for heap in heaps.values():
+                heapq.heapify(heap)
+            self._pools[key] = _Pool(runners, reason, base, dict(heaps), static)
+        return self._pools[key]
+
+    def best_at_site(self, pool: _Pool, site: int) -> tuple[float, int, str, URIRef]:
+        """The runner of the pool at this site with the lowest current cost (queue as this plan left
+        it), as its heap entry (cost, bytes stored, name, runner)."""
+        heap = pool.heaps[site]
+        while True:
+            cost, storage, name, runner = entry = heap[0]
+            static_cost, _, _, _, _, slots = pool.static[runner]
+            current = static_cost + self.extra_load[name] / slots
+            if current <= cost + 1e-9:
+                return entry
+            heapq.heapreplace(heap, (current, storage, name, runner))
 
     def _compute_candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
         workflow = expression.workflow.iri
@@ -407,11 +474,9 @@ class Decider:
         if history is not None:
             result = (history.mean_duration, f"mean of {history.runs} run(s) on this runner")
         else:
-            runs = [h for (w, _), h in self.facts.history.items() if w == workflow.iri]
-            if runs:
-                total = sum(h.runs for h in runs)
-                mean = sum(h.mean_duration * h.runs for h in runs) / total
-                result = (mean, f"mean of {total} run(s) on other runners")
+            overall = self._workflow_history.get(workflow.iri)
+            if overall is not None:
+                result = (overall[0], f"mean of {overall[1]} run(s) on other runners")
             elif workflow.estimated_duration is not None:
                 result = (workflow.estimated_duration, "the author's estimate")
             else:
@@ -422,19 +487,12 @@ class Decider:
     def output_bytes(self, expression: Expression, products: list[ProductInfo]) -> float:
         if products:
             return float(products[0].size_bytes)
-        sizes = [h.mean_output_bytes for (w, _), h in self.facts.history.items()
-                 if w == expression.workflow.iri and h.mean_output_bytes is not None]
-        if sizes:
-            return sum(sizes) / len(sizes)
+        overall = self._workflow_history.get(expression.workflow.iri)
+        if overall is not None and overall[2] is not None:
+            return overall[2]
         if expression.workflow.estimated_output_bytes is not None:
             return float(expression.workflow.estimated_output_bytes)
         return float(self.options.default_output_bytes)
-
-    def queue_seconds(self, runner: URIRef, expression: Expression) -> float:
-        info = self.facts.runners[runner]
-        slots = max(1, info.cores // max(1, expression.workflow.requires_cores))
-        waiting = self.facts.load.get(runner, 0) * self.options.default_duration_seconds
-        return (waiting + self.extra_load[runner]) / slots
 
     def staging(self, expression: Expression, runner: URIRef, site: URIRef) -> tuple[float, int]:
         """Seconds and bytes to bring the expression's datasets to the runner (0 for what it holds)."""
@@ -453,9 +511,8 @@ class Decider:
         n_sites = len(self.sites)
         for expression in self.order:
             products, refused = self.usable_products(expression)
-            candidates, no_runner = self.candidates(expression)
-            state = _NodeState(expression, products, refused, candidates, no_runner,
-                               self.output_bytes(expression, products))
+            pool = self.pool(expression)
+            state = _NodeState(expression, products, refused, pool, self.output_bytes(expression, products))
             reuse = np.full(n_sites, INF)
             if not self.options.force_recompute:
                 for product in products:
@@ -464,17 +521,9 @@ class Decider:
             ready = np.zeros(n_sites)
             for child in expression.inputs:
                 ready = np.maximum(ready, states[child].avail)
-            site_cost = np.full(n_sites, INF)
-            for runner in candidates:
-                info = self.facts.runners[runner]
-                i = self.site_index[info.site]
-                if not math.isfinite(ready[i]):
-                    continue
-                staging, _ = self.staging(expression, runner, info.site)
-                finish = self.queue_seconds(runner, expression) + ready[i] + staging + \
-                    self.duration(expression, runner)[0]
-                if finish < site_cost[i]:
-                    site_cost[i] = finish
+            state.ready = ready
+            state.input_bytes = sum(int(states[child].output_bytes) for child in expression.inputs)
+            site_cost = pool.base + ready
             recompute = (site_cost[:, None] + state.output_bytes * self.inverse_bandwidth).min(axis=0)
             state.reuse_avail, state.recompute_avail, state.site_cost = reuse, recompute, site_cost
             state.avail = np.minimum(reuse, recompute)
@@ -541,22 +590,20 @@ class Decider:
                 if cost < reuse_cost:
                     best_product, reuse_cost = product, cost
         # recompute: every able runner's offer with the queue as this plan has left it
-        offers = self._offers(expression, state, states)
-        best_offer, recompute_cost = None, INF
-        best_key: tuple[float, int, str] | None = None
+        visited, moved = self._offers(expression, state, states, targets)
+        best_visit = None
         preferred = self.options.preferred_runner
-        for offer in offers:
-            cost = self._at_targets(offer.finish_seconds, state.output_bytes, offer.site, targets)
-            key = (cost, self.facts.runners[offer.runner].storage_bytes, str(offer.runner))
-            if best_key is None or key < best_key:
-                best_offer, recompute_cost, best_key = offer, cost, key
-        if preferred is not None and any(o.runner == preferred for o in offers):
-            best_offer = next(o for o in offers if o.runner == preferred)
-            recompute_cost = self._at_targets(best_offer.finish_seconds, state.output_bytes,
-                                              best_offer.site, targets)
+        if preferred is not None:
+            best_visit = next((v for v in visited if v[3] == preferred), None)
+        if best_visit is None and visited:
+            best_visit = min(visited, key=lambda v: v[:3])  # cost, then bytes stored, then name
+        best_offer = None if best_visit is None else self._offer(state.pool, best_visit, moved)
+        recompute_cost = INF if best_visit is None else best_visit[0]
+        n_offers = len(visited)
         where = _where(targets)
-        recorded = sorted(offers, key=lambda o: (o.finish_seconds, str(o.runner)))[: self.options.max_offers_recorded]
-        candidates = [o.runner for o in sorted(offers, key=lambda o: (o.finish_seconds, str(o.runner)))]
+        top = sorted(visited, key=lambda v: (v[5] + v[6], v[2]))[: self.options.max_offers_recorded]
+        recorded = [best_offer if v is best_visit else self._offer(state.pool, v, moved) for v in top]
+        candidates = state.pool.runners
 
         if best_product is not None and reuse_cost <= recompute_cost:
             why = f"cached {_describe_product(best_product)} reused: having it {where} takes " \
@@ -566,10 +613,9 @@ class Decider:
             return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "reuse", why,
                             reuse_cost, product=best_product.iri, candidates=candidates)
         if best_offer is not None:
-            self.extra_load[best_offer.runner] += best_offer.duration_seconds * max(
-                1, expression.workflow.requires_cores)
+            self.extra_load[str(best_offer.runner)] += best_offer.duration_seconds  # one slot busy that long
             why = self._recompute_reason(expression, state, best_offer, best_product, reuse_cost, recompute_cost,
-                                         len(offers), where)
+                                         n_offers, where)
             return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "recompute",
                             why, recompute_cost, runner=best_offer.runner, candidates=candidates,
                             offers=recorded)
@@ -580,8 +626,8 @@ class Decider:
             reasons.append("no usable cached product (" + "; ".join(state.refused_products) + ")")
         else:
             reasons.append("no cached product")
-        if state.no_runner_reason:
-            reasons.append(state.no_runner_reason)
+        if state.pool.reason:
+            reasons.append(state.pool.reason)
         else:
             blocked = [c for c in expression.inputs if not math.isfinite(float(states[c].avail.min()))]
             if blocked:
@@ -592,28 +638,51 @@ class Decider:
         return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "cannot",
                         "; ".join(reasons), None)
 
-    def _offers(self, expression: Expression, state: _NodeState, states: dict[str, _NodeState]) -> list[Offer]:
-        offers = []
-        for runner in state.candidates:
-            info = self.facts.runners[runner]
-            i = self.site_index[info.site]
-            ready, moved = 0.0, 0
-            blocked = False
-            for child in expression.inputs:
-                child_state = states[child]
-                if not math.isfinite(child_state.avail[i]):
-                    blocked = True
-                    break
-                ready = max(ready, float(child_state.avail[i]))
-                moved += int(child_state.output_bytes)  # upper bound: unless it is made or kept right there
-            if blocked:
+    def _offers(self, expression: Expression, state: _NodeState, states: dict[str, _NodeState],
+                targets: set[URIRef | None]) -> tuple[list[tuple], int]:
+        """Each visited site's best runner as (cost at the targets, bytes stored, name, runner, site,
+        cost before inputs, inputs ready), best sites first, and the input bytes to move.
+
+        Sites are visited in order of a lower bound (their best static cost plus moving the output),
+        and the visit stops once enough offers are recorded and no remaining site can do better:
+        the plan's load only ever raises a runner's cost above that bound."""
+        pool = state.pool
+        ready_at = state.ready.tolist()
+        moved = state.input_bytes  # an upper bound: unless an input is made or kept right there
+        real_targets = [self.site_index[t] for t in targets if t is not None]
+        if real_targets:
+            out_at = (state.output_bytes * self.inverse_bandwidth[:, real_targets].max(axis=1)).tolist()
+        else:
+            out_at = [0.0] * len(self.sites)
+        # A heap's top key never exceeds the current cost of any runner in it, so it bounds the site.
+        bound = {i: heap[0][0] + ready_at[i] + out_at[i] for i, heap in pool.heaps.items() if heap}
+        visited: list[tuple] = []
+        best = INF
+        enough = self.options.max_offers_recorded
+        for i in sorted(bound, key=bound.__getitem__):
+            ready = ready_at[i]
+            if ready == INF or bound[i] == INF:
                 continue
-            staging, staged = self.staging(expression, runner, info.site)
-            duration, source = self.duration(expression, runner)
-            queue = self.queue_seconds(runner, expression)
-            offers.append(Offer(runner, info.site, queue, ready + staging, moved + staged, duration, source,
-                                queue + ready + staging + duration))
-        return offers
+            if len(visited) >= enough and bound[i] >= best:
+                break
+            cost, storage, name, runner = self.best_at_site(pool, i)
+            total = cost + ready + out_at[i]
+            visited.append((total, storage, name, runner, i, cost, ready))
+            best = min(best, total)
+        preferred = self.options.preferred_runner
+        if preferred is not None and preferred in pool.static and all(v[3] != preferred for v in visited):
+            i = self.site_index[self.facts.runners[preferred].site]
+            if ready_at[i] != INF:
+                cost = pool.static[preferred][0] + self.extra_load[str(preferred)] / pool.static[preferred][5]
+                visited.append((cost + ready_at[i] + out_at[i], self.facts.runners[preferred].storage_bytes,
+                                str(preferred), preferred, i, cost, ready_at[i]))
+        return visited, moved
+
+    def _offer(self, pool: _Pool, visit: tuple, moved: int) -> Offer:
+        _, _, _, runner, site, cost, ready = visit
+        _, staging, staged, duration, source, _ = pool.static[runner]
+        return Offer(runner, self.sites[site], cost - staging - duration, ready + staging, moved + staged,
+                     duration, source, cost + ready)
 
     def _recompute_reason(self, expression: Expression, state: _NodeState, offer: Offer,
                           product: ProductInfo | None, reuse_cost: float, recompute_cost: float,

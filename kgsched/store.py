@@ -14,9 +14,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -55,6 +55,17 @@ class Store(ABC):
     @abstractmethod
     def quad_count(self) -> int:
         """Quads in all named graphs: the figure that must not move when input is rejected."""
+
+    def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
+                         named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
+                         ) -> tuple[bytes, str]:
+        """Run a user's query and return its results already serialised in ``media_type`` (one of
+        RESULTS_MEDIA_TYPES for SELECT/ASK, GRAPH_MEDIA_TYPES for CONSTRUCT/DESCRIBE), for the SPARQL
+        endpoint. With ``output`` the bytes are written there as they come (and ``b""`` is returned),
+        so the caller can stop a result that grows too big or too slow by raising from ``write``.
+        Without graphs the default graph is the union of the named graphs; with only named graphs it
+        is empty (SPARQL 1.1 Protocol). The caller checks the query first (kgsched.sparql_guard)."""
+        raise NotImplementedError
 
     def graph(self, graph_iri: URIRef) -> Graph:
         """A copy of one named graph."""
@@ -137,6 +148,21 @@ def _rdf_mime_to_ox(fmt: str) -> ox.RdfFormat:
     }[fmt]
 
 
+#: Media types the SPARQL endpoint serves, for SELECT/ASK and for CONSTRUCT/DESCRIBE.
+RESULTS_MEDIA_TYPES: dict[str, ox.QueryResultsFormat] = {
+    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
+    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
+    "text/csv": ox.QueryResultsFormat.CSV,
+    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
+}
+GRAPH_MEDIA_TYPES: dict[str, ox.RdfFormat] = {
+    "text/turtle": ox.RdfFormat.TURTLE,
+    "application/n-triples": ox.RdfFormat.N_TRIPLES,
+    "application/ld+json": ox.RdfFormat.JSON_LD,
+    "application/rdf+xml": ox.RdfFormat.RDF_XML,
+}
+
+
 class EmbeddedStore(Store):
     """An on-disk pyoxigraph store in a directory (or in memory with ``path=None``, for tests)."""
 
@@ -174,12 +200,17 @@ class EmbeddedStore(Store):
             raise SyntaxProblem("expected a SELECT query")
         names = [v.value for v in solutions.variables]
         rows = []
+        # Converting to rdflib terms costs more than the query itself on large results; the same
+        # terms recur across rows (runners, sites, booleans), so convert each distinct term once.
+        memo: dict[Any, Node] = {}
         for solution in solutions:
             row = {}
-            for name in names:
-                term = solution[name]
+            for name, term in zip(names, solution, strict=True):
                 if term is not None:
-                    row[name] = _to_rdflib(term)
+                    converted = memo.get(term)
+                    if converted is None:
+                        converted = memo[term] = _to_rdflib(term)
+                    row[name] = converted
             rows.append(row)
         return rows
 
@@ -200,6 +231,29 @@ class EmbeddedStore(Store):
 
     def quad_count(self) -> int:
         return len(self._ox)
+
+    def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
+                         named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
+                         ) -> tuple[bytes, str]:
+        options: dict[str, Any] = {}
+        if default_graphs or named_graphs:
+            options["default_graph"] = [ox.NamedNode(str(check_iri(g))) for g in default_graphs or ()]
+            if named_graphs:
+                options["named_graphs"] = [ox.NamedNode(str(check_iri(g))) for g in named_graphs]
+        else:
+            options["use_default_graph_as_union"] = True
+        try:
+            result = self._ox.query(query, **options)
+        except SyntaxError as exc:
+            raise SyntaxProblem(f"SPARQL syntax error: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(str(exc)) from exc
+        if isinstance(result, ox.QueryTriples):
+            fmt: ox.RdfFormat | ox.QueryResultsFormat = GRAPH_MEDIA_TYPES[media_type]
+        else:
+            fmt = RESULTS_MEDIA_TYPES[media_type]
+        data = result.serialize(output, format=fmt)
+        return (data or b""), media_type
 
     def update(self, update: str) -> None:
         if self.read_only:
@@ -296,6 +350,35 @@ class RemoteStore(Store):
     def quad_count(self) -> int:
         rows = self.select("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")
         return int(rows[0]["n"])
+
+    def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
+                         named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
+                         ) -> tuple[bytes, str]:
+        """Pass the query and the Accept header through to the server (SPARQL 1.1 Protocol, form POST)."""
+        fields: list[tuple[str, str]] = [("query", query)]
+        fields += [("default-graph-uri", str(check_iri(g))) for g in default_graphs or ()]
+        fields += [("named-graph-uri", str(check_iri(g))) for g in named_graphs or ()]
+        if named_graphs and not default_graphs:
+            # an empty default graph, as the protocol says; Oxigraph would otherwise use its union
+            fields.append(("default-graph-uri", "urn:kgsched:empty-default-graph"))
+        request = urllib.request.Request(
+            self.query_endpoint, data=urllib.parse.urlencode(fields).encode(), method="POST",
+            headers={"Accept": media_type, "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                served = response.headers.get_content_type() or media_type
+                if output is None:
+                    return response.read(), served
+                while chunk := response.read(65536):
+                    output.write(chunk)
+                return b"", served
+        except urllib.error.HTTPError as exc:
+            body = exc.read()[:2000].decode("utf-8", "replace")
+            if exc.code == 400:
+                raise SyntaxProblem(f"SPARQL syntax error: {body}") from exc
+            raise StoreError(f"remote store answered {exc.code}: {body}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise StoreError(f"remote store failed: {exc}") from exc
 
     def update(self, update: str) -> None:
         from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException

@@ -9,6 +9,7 @@ import uuid
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF, XSD
 
+from kgsched import statistics
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
 from kgsched.store import Store
 
@@ -64,6 +65,9 @@ def add_product(store: Store, expression: URIRef, by: URIRef, *, storage: str = 
     g.add((execution, KS.durationSeconds, Literal(duration)))
     g.add((execution, PROV.startedAtTime, stamp(generated - dt.timedelta(seconds=duration))))
     store.add_to_graph(PROVENANCE_GRAPH, g)
+    workflow = store.select("SELECT ?w WHERE { ?e <https://w3id.org/kgsched#workflow> ?w }", [{"e": expression}])
+    if workflow:
+        statistics.record_execution(store, workflow[0]["w"], by, duration, size)
     return product
 
 

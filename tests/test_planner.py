@@ -238,7 +238,7 @@ def test_planning_history_replaces_the_authors_estimate(federation: Store) -> No
     from kgsched.expressions import expression_iri
 
     other = light_curve(1, 2)
-    store_plan(federation, plan_request(federation, other, ALICE))  # puts the expression in the graph
+    store_plan(federation, plan_request(federation, other, ALICE))  # as the service does before jobs run
     add_product(federation, expression_iri(build_dag(federation, other).root.address), runner("geneva-batch"),
                 duration=7.0)
     step = plan_request(federation, light_curve(20, 40), ALICE).steps[0]
