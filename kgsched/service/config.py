@@ -1,0 +1,73 @@
+"""Configuration: defaults, then a file (TOML or JSON), then ``KGSCHED_*`` environment variables,
+then what the caller passes (the CLI's options, or a test's config) — later wins.
+
+| key | default | meaning |
+| --- | --- | --- |
+| STORE | ./kgsched-data | directory of the embedded store (env KGSCHED_STORE) |
+| ENDPOINT | None | a SPARQL 1.1 server instead (env KGSCHED_ENDPOINT) |
+| ADMIN_TOKEN / ADMIN_TOKEN_SHA256 | None | the administrator's bearer token, or just its SHA-256 |
+| ADMIN_AGENT | urn:kgsched:agent:local-admin | the agent the admin token acts as |
+| LEASE_SECONDS | 60 | lease a claim gets, renewed by each heartbeat |
+| CLOCK_SKEW_SECONDS | 2 | clock difference allowed between replicas |
+| MAX_ATTEMPTS | 3 | claims that may end without a result before a job fails |
+| QUERY_TIMEOUT_SECONDS | 10 | /sparql answers 503 after this |
+| MAX_RESULT_BYTES | 50,000,000 | /sparql refuses results larger than this |
+| QUERY_WORKERS | 4 | /sparql queries running at once (more get 503) |
+| MAX_CONTENT_LENGTH | 5,000,000 | request bodies larger than this get 413 |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from kgsched.errors import InvalidRequest
+from kgsched.store import DEFAULT_STORE_DIR
+
+DEFAULTS: dict[str, Any] = {
+    "STORE": DEFAULT_STORE_DIR,
+    "ENDPOINT": None,
+    "STORE_INSTANCE": None,  # a ready Store (tests, embedding); the app then never closes it
+    "ADMIN_TOKEN": None,
+    "ADMIN_TOKEN_SHA256": None,
+    "ADMIN_AGENT": "urn:kgsched:agent:local-admin",
+    "LOAD_ONTOLOGY": True,
+    "LEASE_SECONDS": 60,
+    "CLOCK_SKEW_SECONDS": 2,
+    "MAX_ATTEMPTS": 3,
+    "CLAIM_ROUNDS": 12,
+    "QUERY_TIMEOUT_SECONDS": 10,
+    "MAX_RESULT_BYTES": 50_000_000,
+    "QUERY_WORKERS": 4,
+    "MAX_CONTENT_LENGTH": 5_000_000,
+    "JSON_SORT_KEYS": False,
+}
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill ``app.config`` in the documented order."""
+    app.config.from_mapping(DEFAULTS)
+    config_file = (overrides or {}).get("CONFIG_FILE") or os.environ.get("KGSCHED_CONFIG")
+    if config_file:
+        load_file(app, Path(config_file))
+    app.config.from_prefixed_env("KGSCHED")
+    if overrides:
+        app.config.from_mapping({k: v for k, v in overrides.items() if v is not None or k in DEFAULTS})
+
+
+def load_file(app: Flask, path: Path) -> None:
+    """A TOML or JSON file of upper-case keys (``LEASE_SECONDS = 30``)."""
+    if not path.is_file():
+        raise InvalidRequest(f"configuration file {path} does not exist")
+    if path.suffix == ".toml":
+        app.config.from_file(str(path), load=tomllib.load, text=False)
+    elif path.suffix == ".json":
+        app.config.from_file(str(path), load=json.load)
+    else:
+        raise InvalidRequest(f"configuration file {path} must be .toml or .json")

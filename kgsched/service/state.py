@@ -1,0 +1,74 @@
+"""What the app opens once and shares between requests: the store, the queue, the tokens.
+
+Kept in ``app.extensions["kgsched"]``. The store is opened once per application, not per request:
+the embedded store can be opened by one process only, and the remote one costs nothing to keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from rdflib import URIRef
+
+from kgsched.binding import check_iri
+from kgsched.jobqueue import JobQueue, QueueSettings
+from kgsched.namespaces import ONTOLOGY_GRAPH
+from kgsched.registry import Registry, load_ontology
+from kgsched.store import RemoteStore, Store, open_store
+from kgsched.tokens import TokenStore, token_hash
+
+
+@dataclass
+class ServiceState:
+    store: Store
+    queue: JobQueue
+    tokens: TokenStore
+    registry: Registry
+    admin_agent: URIRef
+    owns_store: bool
+
+    @property
+    def store_kind(self) -> str:
+        return "remote" if isinstance(self.store, RemoteStore) else "embedded"
+
+    def close(self) -> None:
+        if self.owns_store:
+            self.store.close()
+            self.owns_store = False
+
+
+def ensure_ontology(store: Store) -> None:
+    """Load the ontology when the store has none (a fresh store), under the write lock."""
+    with store.write_lock:
+        if not store.ask("ASK { GRAPH ?g { ?s ?p ?o } }", [{"g": ONTOLOGY_GRAPH}]):
+            load_ontology(store)
+
+
+def init_state(app: Flask) -> ServiceState:
+    config = app.config
+    store = config.get("STORE_INSTANCE")
+    owns = store is None
+    if store is None:
+        store = open_store(config.get("STORE"), config.get("ENDPOINT"))
+    if config.get("LOAD_ONTOLOGY"):
+        ensure_ontology(store)
+    admin_hash = config.get("ADMIN_TOKEN_SHA256")
+    if config.get("ADMIN_TOKEN"):
+        admin_hash = token_hash(str(config["ADMIN_TOKEN"]))
+        config["ADMIN_TOKEN"] = None  # keep only the hash in memory
+    admin_agent = check_iri(str(config["ADMIN_AGENT"]))
+    state = ServiceState(
+        store=store,
+        queue=JobQueue(store, QueueSettings.from_config(config)),
+        tokens=TokenStore(store, admin_agent, admin_hash),
+        registry=Registry(store),
+        admin_agent=admin_agent,
+        owns_store=owns,
+    )
+    app.extensions["kgsched"] = state
+    return state
+
+
+def current() -> ServiceState:
+    return current_app.extensions["kgsched"]
