@@ -329,6 +329,7 @@ class Decider:
         # slot-seconds this plan adds to each runner, keyed by the runner's IRI as a plain str (fast hashing)
         self.extra_load: dict[str, float] = defaultdict(float)
         self._pools: dict[tuple, _Pool] = {}
+        self._able: dict[URIRef, list[URIRef]] = {}
         self._duration_cache: dict[tuple[URIRef, URIRef], tuple[float, str]] = {}
         self._workflow_history: dict[URIRef, tuple[float, int, float | None]] = {}
         sums: dict[URIRef, list[float]] = defaultdict(lambda: [0.0, 0, 0.0, 0])
@@ -429,21 +430,23 @@ class Decider:
 
     def _compute_candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
         workflow = expression.workflow.iri
-        rows = self.facts.eligibility.get(workflow, [])
-        able = [row.runner for row in rows if row.able]
+        if workflow not in self._able:
+            self._able[workflow] = [row.runner for row in self.facts.eligibility.get(workflow, []) if row.able]
+        able = self._able[workflow]
         if not able:
             return [], self._explain_no_runner(workflow)
+        able_set = set(able)
         for dataset_iri in expression.datasets:
             dataset = self.facts.datasets.get(dataset_iri)
             if dataset is None:
                 return [], f"dataset {short(dataset_iri)} is not registered"
-            readers = [r for r in able if r in dataset.readers]
+            readers = [r for r in dataset.readers if r in able_set]
             if not readers:
                 where = (f"it never leaves {short(dataset.site)} and no able runner there may read it"
                          if dataset.restricted else "no able runner holds it or may read it")
                 return [], (f"{len(able)} runner(s) could run {short(workflow)}, but none can use dataset "
                             f"{short(dataset_iri)}: {where}")
-            able = readers
+            able, able_set = readers, set(readers)
         return sorted(able), ""
 
     def _explain_no_runner(self, workflow: URIRef) -> str:
