@@ -63,6 +63,20 @@ def show_rejection(store: Store) -> None:
     click.echo(f"store unchanged: {before} quads before, {store.quad_count()} after")
 
 
+def show_plan(store: Store) -> None:
+    import json
+
+    from rdflib import URIRef
+
+    from kgsched.plan_cli import render_plan
+    from kgsched.planner import plan_request, store_plan
+
+    request = json.loads((EXAMPLES / "requests" / "combined-light-curve.json").read_text())
+    plan = plan_request(store, request, URIRef("https://example.org/fed/person/alice"))
+    store_plan(store, plan)
+    click.echo(render_plan(plan))
+
+
 @main.command()
 @click.option("--store", "store_dir", default=None, help="Keep the demo's store here (default: a temporary directory).")
 def demo(store_dir: str | None) -> None:
@@ -76,3 +90,5 @@ def demo(store_dir: str | None) -> None:
             show_federation(store)
             heading("A bad registration is refused and changes nothing")
             show_rejection(store)
+            heading("Alice asks for a combined light curve: the plan")
+            show_plan(store)

@@ -700,8 +700,9 @@ class Decider:
         else:
             head = "not cached"
         preferred = " (the request's preferred runner)" if offer.runner == self.options.preferred_runner else ""
-        return (f"{head}; {short(offer.runner)}{preferred} at {short(offer.site)} chosen from {n_offers} able "
-                f"runner(s): finish in {human_seconds(offer.finish_seconds)} = queue "
+        able = len(state.pool.runners)
+        return (f"{head}; {short(offer.runner)}{preferred} at {short(offer.site)} chosen from {able} able runner(s) "
+                f"({n_offers} site offer(s) weighed): finish in {human_seconds(offer.finish_seconds)} = queue "
                 f"{human_seconds(offer.queue_seconds)} + inputs there in {human_seconds(offer.transfer_seconds)} "
                 f"({human_bytes(offer.bytes_to_move)} to move) + run {human_seconds(offer.duration_seconds)} "
                 f"({offer.duration_source})")
