@@ -1,0 +1,184 @@
+"""Carries out one job on this machine: stage inputs, run the implementation, store the product.
+
+Implementations
+  * ``ks:PythonCallable`` — ``module:function`` called in a child process (kgsched.runner.call) with
+    the arguments as keywords: literals as Python values, data as local file paths. It returns a
+    JSON-serialisable value, bytes, or a Path; that becomes the product.
+  * ``ks:CommandLine`` — a template such as ``python -m tool --input {events} --out {output}``,
+    split like a shell would (shlex) but run without one; each ``{name}`` is replaced by the
+    argument (a literal's lexical form or a local path) inside a single argv element, so arguments
+    cannot inject options or commands. ``{output}`` is where the product goes (stdout otherwise).
+
+Outcome rules (the seeds' ODA convention): exit 0 is a success; a raised ``AnalysisException`` (exit
+status 65 for commands) is a scientific no-result — a valid, cacheable product; anything else is an
+unhandled exception, reported with its traceback and retried elsewhere by the service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kgsched.runner.call import EXIT_ANALYSIS_EXCEPTION
+from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct, sha256_file
+
+Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
+PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
+COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
+MAX_ERROR_CHARS = 20_000
+
+
+@dataclass
+class ExecutionResult:
+    outcome: Outcome
+    duration_seconds: float
+    product: StoredProduct | None = None
+    error: str | None = None
+    used: list[str] = field(default_factory=list)  # IRIs of the datasets and products read
+
+
+class StagingError(Exception):
+    """An input could not be made available here (missing dataset, corrupted transfer)."""
+
+
+@dataclass
+class Executor:
+    store: ProductStore
+    data_dir: Path
+    python_path: list[str] = field(default_factory=list)
+    timeout_seconds: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: kill the running child
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def stage(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """Python values and command-line strings for every argument, and the entities used."""
+        values: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        used: list[str] = []
+        for name, argument in arguments.items():
+            kind = argument.get("kind")
+            if kind == "literal":
+                values[name] = argument["value"]
+                texts[name] = str(argument.get("lexical", argument["value"]))
+                continue
+            path = self._stage_data(name, argument)
+            values[name] = texts[name] = str(path)
+            used.append(argument.get("dataset") or argument.get("product"))
+        return values, texts, [u for u in used if u]
+
+    def _stage_data(self, name: str, argument: dict[str, Any]) -> Path:
+        location, checksum = argument.get("location"), argument.get("checksum")
+        if not location:
+            raise StagingError(f"argument {name!r} has no location to read it from")
+        if location.startswith(("http://", "https://")):
+            if not checksum:
+                raise StagingError(f"argument {name!r} has no checksum to verify its transfer")
+            try:
+                return self.store.fetch(location, checksum)
+            except CorruptTransfer as exc:
+                raise StagingError(f"corrupted transfer of {name!r}, not used: {exc}") from exc
+            except OSError as exc:
+                raise StagingError(f"cannot fetch {name!r} from {location}: {exc}") from exc
+        path = Path(location.removeprefix("file://"))
+        if not path.is_absolute():
+            path = self.data_dir / path
+        if not path.is_file():
+            raise StagingError(f"argument {name!r}: no file at {path}")
+        if checksum and argument.get("kind") == "product" and sha256_file(path) != checksum:
+            raise StagingError(f"argument {name!r}: {path} does not match checksum {checksum}")
+        return path
+
+    # -- running ---------------------------------------------------------------------------------
+    def execute(self, job: dict[str, Any]) -> ExecutionResult:
+        started = time.monotonic()
+        workflow = job["workflow"]
+        try:
+            values, texts, used = self.stage(job.get("arguments", {}))
+        except StagingError as exc:
+            return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}")
+        with tempfile.TemporaryDirectory(prefix="kgsched-job-") as workdir:
+            output = Path(workdir) / "product"
+            kind = workflow.get("implementation_kind")
+            if kind == PYTHON_CALLABLE:
+                code, stderr = self._run_callable(workflow["implementation"], values, output, workdir)
+            elif kind == COMMAND_LINE:
+                code, stderr = self._run_command(workflow["implementation"], texts, output, workdir)
+            else:
+                return ExecutionResult("unhandled_exception", time.monotonic() - started,
+                                       error=f"this runner cannot execute implementation kind {kind}")
+            duration = time.monotonic() - started
+            if code == 0 and output.exists():
+                return ExecutionResult("success", duration, self.store.put(output), used=used)
+            if code == EXIT_ANALYSIS_EXCEPTION:
+                if not output.exists():
+                    output.write_text(json.dumps({"kind": "analysis exception", "message": stderr.strip()}))
+                return ExecutionResult("analysis_exception", duration, self.store.put(output),
+                                       error=stderr.strip()[-MAX_ERROR_CHARS:], used=used)
+            reason = stderr.strip() or f"exit status {code}"
+            if code == 0:
+                reason = "the implementation exited 0 but wrote no product"
+            return ExecutionResult("unhandled_exception", duration, error=reason[-MAX_ERROR_CHARS:], used=used)
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        paths = [*self.python_path, env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        return env
+
+    def _run_callable(self, implementation: str, values: dict[str, Any], output: Path,
+                      workdir: str) -> tuple[int, str]:
+        spec = {"callable": implementation, "kwargs": values, "output": str(output),
+                "python_path": self.python_path}
+        return self._run([sys.executable, "-m", "kgsched.runner.call"], workdir, json.dumps(spec))
+
+    def _run_command(self, template: str, texts: dict[str, str], output: Path, workdir: str) -> tuple[int, str]:
+        names = {**texts, "output": str(output)}
+        try:
+            argv = [token.format_map(names) for token in shlex.split(template)]
+        except (KeyError, ValueError, IndexError) as exc:
+            return 70, f"command template {template!r} cannot be filled: {exc!r}"
+        if argv and argv[0] == "python":
+            argv[0] = sys.executable  # the runner's own interpreter, with kgsched importable
+        code, stderr = self._run(argv, workdir, None, stdout_to=None if "{output}" in template else output)
+        return code, stderr
+
+    def _run(self, argv: list[str], workdir: str, stdin: str | None, stdout_to: Path | None = None) -> tuple[int, str]:
+        stdout = open(stdout_to, "wb") if stdout_to is not None else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            process = subprocess.Popen(argv, cwd=workdir, env=self._environment(), stdin=subprocess.PIPE,
+                                       stdout=stdout, stderr=subprocess.PIPE)
+        except OSError as exc:
+            if stdout_to is not None:
+                stdout.close()
+            return 70, f"cannot start {argv[0]}: {exc}"
+        try:
+            deadline = None if self.timeout_seconds is None else time.monotonic() + self.timeout_seconds
+            if stdin is not None:
+                process.stdin.write(stdin.encode())
+            process.stdin.close()
+            stderr_chunks: list[bytes] = []
+            reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
+            reader.start()
+            while process.poll() is None:
+                if self.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    process.kill()
+                    process.wait()
+                    reader.join(5)
+                    why = "cancelled (the runner is stopping)" if self.cancel.is_set() else "timed out"
+                    return 70, f"{why}\n" + b"".join(stderr_chunks).decode(errors="replace")
+                time.sleep(0.02)
+            reader.join(5)
+            return process.returncode, b"".join(stderr_chunks).decode(errors="replace")
+        finally:
+            process.stderr.close()
+            if stdout_to is not None:
+                stdout.close()
