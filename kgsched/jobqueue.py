@@ -31,10 +31,11 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, XSD
 from rdflib.term import Node
 
-from kgsched import queries
+from kgsched import queries, statistics
 from kgsched.clock import dt_literal, from_literal, iso, utcnow
 from kgsched.errors import InvalidRequest, NotFound
 from kgsched.jobs import (
+    COMPLETING,
     IRI_OUTCOME,
     IRI_STATE,
     STATE_IRI,
@@ -442,30 +443,53 @@ class JobQueue:
                     self._drop_unrecorded_report(record, claim)
                     raise LeaseLost(verdict.reason)
                 if verdict.action == "accept":
-                    mark = [(claim.iri, KS.reportedOutcome, outcome), (claim.iri, KS.reportDigest, Literal(digest))]
-                    self.store.update(data_update(insert={self.graph: mark}))
-                    record = self.record(job)
-                    if outcome == KS.UnhandledException:
-                        record = _with_eligible(record, self.eligible(job))
-                    verdict = decide_report(record, claim.iri, digest, outcome, self.clock(),
-                                            self.settings.clock_skew_seconds)
+                    mark = self.mark_report(claim.iri, digest, outcome)
+                    verdict, record = self.check_report(job, claim.iri, digest, outcome)
                     if verdict.action == "accept":
-                        assert verdict.next_state is not None
-                        extra: list[Triple] = []
-                        held = None
-                        if outcome == KS.UnhandledException:  # give the job back, to another runner
-                            extra = [(claim.iri, KS.released, Literal(True)), (job, KS.excludedRunner, runner)]
-                            held = NOT_HELD
-                        self.store.update(self._state_update(record, verdict.next_state, extra,
-                                                             {PROVENANCE_GRAPH: list(graph)}, held))
-                        return Receipt(job, verdict.next_state, execution, product, verdict.reason)
+                        self.record_result(record, claim, verdict, graph, context, report)
+                        return Receipt(job, verdict.next_state or record.stored_state, execution, product,
+                                       verdict.reason)
                     if verdict.action == "already":
                         return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
-                    self.store.update(data_update(delete={self.graph: mark}))
+                    self.unmark_report(mark)
                     if verdict.action == "refuse":
                         raise LeaseLost(verdict.reason)
             self.sleep(self._backoff(attempt))
         raise Contention("the report kept colliding with other claims on the job; send it again in a moment")
+
+    # -- the report protocol, step by step (the tests interleave these with bids) -------------------
+    def mark_report(self, claim: URIRef, digest: str, outcome: URIRef) -> list[Triple]:
+        """Step 1: write the report on our claim, so a bid that reads after this sees it."""
+        mark: list[Triple] = [(claim, KS.reportedOutcome, outcome), (claim, KS.reportDigest, Literal(digest))]
+        self.store.update(data_update(insert={self.graph: mark}))
+        return mark
+
+    def check_report(self, job: URIRef, claim: URIRef, digest: str, outcome: URIRef) -> tuple[Verdict, JobRecord]:
+        """Step 2: read every claim on the job and decide (accept only with no other live claim)."""
+        record = self.record(job)
+        if outcome == KS.UnhandledException:
+            record = _with_eligible(record, self.eligible(job))
+        return decide_report(record, claim, digest, outcome, self.clock(), self.settings.clock_skew_seconds), record
+
+    def unmark_report(self, mark: list[Triple]) -> None:
+        """Step 3a: take our report back (not accepted)."""
+        self.store.update(data_update(delete={self.graph: mark}))
+
+    def record_result(self, record: JobRecord, claim: ClaimRecord, verdict: Verdict, graph: Any,
+                      context: ExecutionContext, report: ResultReport) -> None:
+        """Step 3b: accepted — PROV, credits and the job's next state in one update; after an unhandled
+        exception the claim is released and its runner excluded, so another runner retries the job."""
+        assert verdict.next_state is not None
+        extra: list[Triple] = []
+        held = None
+        if report.outcome_iri == KS.UnhandledException:
+            extra = [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
+            held = NOT_HELD
+        self.store.update(self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)},
+                                             held))
+        if report.outcome_iri in COMPLETING:  # the planner's running means (kgsched.statistics)
+            statistics.record_execution(self.store, context.workflow, claim.runner, report.duration_seconds,
+                                        report.size_bytes)
 
     def _drop_unrecorded_report(self, record: JobRecord, claim: ClaimRecord) -> None:
         """A refused claim may carry a report written by an earlier attempt that was never recorded

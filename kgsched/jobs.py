@@ -15,6 +15,7 @@ lease ran out counts as queued.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -163,7 +164,9 @@ def blocking_report(claim: ClaimRecord, now: dt.datetime, grace: float) -> bool:
     It does while it may still be accepted and recorded. A report left behind by a service that died
     between writing it and recording it would block the job forever, so once the claim's lease ended
     more than ``grace`` seconds ago the report is ignored (a recorded one made the job done anyway)."""
-    return claim.completing and now < claim.lease_until + dt.timedelta(seconds=grace)
+    if not claim.completing:
+        return False
+    return math.isinf(grace) or now < claim.lease_until + dt.timedelta(seconds=grace)
 
 
 def decide_claim(job: JobRecord, mine: URIRef, now: dt.datetime, skew: float = 0.0,

@@ -192,8 +192,12 @@ class ExecutionContext:
         """The arguments as a runner needs them: literal values, and where each input's bytes are."""
         args: dict[str, Any] = {}
         for name, value in sorted(self.literals.items()):
-            args[name] = {"kind": "literal", "value": value.toPython() if not isinstance(value.toPython(), Decimal)
-                          else str(value), "lexical": str(value),
+            python = value.toPython()
+            if isinstance(python, Decimal):
+                python = float(python)  # JSON numbers; "lexical" keeps the exact spelling
+            elif not isinstance(python, bool | int | float | str):
+                python = str(value)
+            args[name] = {"kind": "literal", "value": python, "lexical": str(value),
                           "datatype": str(value.datatype or XSD.string)}
         for used in self.inputs:
             args[used.name] = used.to_json()

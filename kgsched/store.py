@@ -252,7 +252,12 @@ class EmbeddedStore(Store):
             fmt: ox.RdfFormat | ox.QueryResultsFormat = GRAPH_MEDIA_TYPES[media_type]
         else:
             fmt = RESULTS_MEDIA_TYPES[media_type]
-        data = result.serialize(output, format=fmt)
+        try:
+            data = result.serialize(output, format=fmt)
+        finally:
+            # pyoxigraph results may only be dropped on the thread that made them; a traceback that
+            # carried this frame to another thread would otherwise drop it there.
+            del result
         return (data or b""), media_type
 
     def update(self, update: str) -> None:

@@ -37,11 +37,6 @@ class NotAcceptable(KgschedError):
     error = "not acceptable"
 
 
-class PayloadTooLarge(KgschedError):
-    status_code = 413
-    error = "payload too large"
-
-
 class ResultTooLarge(KgschedError):
     """The query's result passed the size limit; the client should narrow it (LIMIT, filters)."""
 

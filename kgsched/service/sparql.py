@@ -161,8 +161,8 @@ def run_limited(work: Callable[[_LimitedBuffer], tuple[bytes, str]], timeout: fl
     def worker() -> None:
         try:
             outcome["value"] = work(buffer)
-        except BaseException as exc:  # reported to the request thread
-            outcome["error"] = exc
+        except BaseException as exc:  # reported to the request thread, without this thread's frames
+            outcome["error"] = exc.with_traceback(None)
         finally:
             slots.release()
             done.set()
