@@ -45,7 +45,7 @@ class ProductStore:
     """A directory of files named by their sha256; writes are atomic (temporary file, then rename)."""
 
     def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # children run elsewhere: paths must be absolute
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, checksum: str) -> Path:
