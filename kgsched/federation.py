@@ -66,13 +66,15 @@ class Federation:
         self._wait_for(f"{self.url}/openapi.json", "the service")
 
     def start_runner(self, name: str, *, extra_env: dict[str, str] | None = None, storage: str | None = None,
-                     once: bool = False) -> subprocess.Popen[bytes]:
+                     once: bool = False, listen: str | None = None) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "kgsched", "runner", "--server", self.url, "--token", self.admin_token,
                 "--config", str(self.examples / "runners.ttl"), "--runner", FED + "runner/" + name,
                 "--storage", str(self.workdir / (storage or f"products-{name}")), "--data-dir", str(self.examples),
                 "--workflow-path", str(self.examples / "workflows"), "--poll", "0.2", "--grace", "5"]
         if once:
             args.append("--once")
+        if listen:
+            args += ["--listen", listen]
         log = open(self.workdir / f"runner-{name}.log", "wb")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,

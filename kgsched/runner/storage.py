@@ -73,7 +73,9 @@ class ProductStore:
         """The local copy of a product, downloading it first if needed; the checksum is verified."""
         target = self.path_for(checksum)
         if target.exists():
-            return target
+            if sha256_file(target) == checksum:
+                return target
+            os.unlink(target)  # damaged on disk: fetch it again rather than use it
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
             digest = hashlib.sha256()

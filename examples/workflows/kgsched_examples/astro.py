@@ -89,3 +89,20 @@ def combine_light_curves(soft: str, hard: str) -> dict:
 def fail_on_purpose(events: str) -> dict:
     """A workflow with a bug: used by the fault tests (an unhandled exception, retried elsewhere)."""
     raise ZeroDivisionError("this workflow divides by zero")
+
+
+def slow_light_curve(events: str, energy_min_kev: float, energy_max_kev: float, seconds: float) -> dict:
+    """A light curve that takes its time (the fault tests kill a runner in the middle of it)."""
+    import time
+
+    time.sleep(seconds)
+    return light_curve(events, energy_min_kev, energy_max_kev)
+
+
+def fails_where_marked(events: str, energy_min_kev: float, energy_max_kev: float) -> dict:
+    """Crashes on runners started with KGSCHED_EXAMPLE_BROKEN set (a broken installation there)."""
+    import os
+
+    if os.environ.get("KGSCHED_EXAMPLE_BROKEN"):
+        raise ImportError("numpy is broken on this machine (simulated)")
+    return light_curve(events, energy_min_kev, energy_max_kev)
