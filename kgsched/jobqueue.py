@@ -197,6 +197,22 @@ class JobQueue:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
     graph: URIRef = JOBS_GRAPH
+    _contexts: dict[URIRef, ExecutionContext] = field(default_factory=dict, repr=False)
+
+    #: Contexts kept per claim, so a report to the replica that granted the claim does not read them again.
+    CONTEXT_CACHE = 4096
+
+    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime) -> ExecutionContext:
+        """What the job's execution needs (expression, workflow, inputs, who to credit); read once per
+        claim in this process. Inputs do not change while a job is held: they were ready when it was
+        claimed, and products are only ever added."""
+        cached = self._contexts.get(claim)
+        if cached is None:
+            cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
+            if len(self._contexts) >= self.CONTEXT_CACHE:
+                self._contexts.pop(next(iter(self._contexts)))
+            self._contexts[claim] = cached
+        return cached
 
     # -- queueing ----------------------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> list[URIRef]:
@@ -370,8 +386,8 @@ class JobQueue:
             if contended:
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
-        context = read_context(self.store, placed.job, placed.iri, runner, placed.claimed_at, self.graph)
-        return Grant(placed, context, self.settings.lease_seconds)
+        return Grant(placed, self.context(placed.job, placed.iri, runner, placed.claimed_at),
+                     self.settings.lease_seconds)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)
@@ -434,7 +450,7 @@ class JobQueue:
                 claim = self.own_claim(record, runner, claim_token, token, one_job)
                 now = self.clock()
                 if context is None:
-                    context = read_context(self.store, job, claim.iri, runner, claim.claimed_at, self.graph)
+                    context = self.context(job, claim.iri, runner, claim.claimed_at)
                 graph, execution, product = execution_graph(context, report)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
                 if verdict.action == "already":

@@ -8,6 +8,7 @@ protocol arbitrates between them (docs/claim-protocol.md).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import sys
@@ -45,6 +46,9 @@ def serve(options: StoreOptions, store_dir: str | None, endpoint: str | None, ho
     elif chosen_store:
         overrides.update(STORE=chosen_store, ENDPOINT=None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress warns on every request queued behind busy threads; under load that is thousands of lines
+    # a second (and a full stderr pipe stalls the server), so keep only its errors
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app(overrides)
     state = app.extensions["kgsched"]
     where = chosen_endpoint or app.config["STORE"]
@@ -54,6 +58,8 @@ def serve(options: StoreOptions, store_dir: str | None, endpoint: str | None, ho
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack (diagnosing a stuck server)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="kgsched", channel_timeout=120,
                        connection_limit=1000, _quiet=True)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -96,14 +97,15 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "KGSCHED_ADMIN_TOKEN": ADMIN_TOKEN, "KGSCHED_ADMIN_AGENT": str(ADMIN),
                        **(env or {})}
-        self.log = open(os.devnull, "wb")  # noqa: SIM115 - closed in stop()
+        # a file, not a pipe: a pipe nobody reads fills up and stalls the server when it logs
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [KGSCHED, "serve", *store_args, "--port", str(self.port), "--threads", str(threads)],
-            stdout=self.log, stderr=subprocess.PIPE, env=environment, cwd=ROOT)
+            stdout=self.log, stderr=self.log, env=environment, cwd=ROOT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"kgsched serve exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"kgsched serve exited: {self.output()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1):
                     return
@@ -111,6 +113,12 @@ class ServeProcess:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("kgsched serve did not become ready in 30 s")
+
+    def output(self) -> str:
+        """What the server logged so far (for failure messages)."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -120,9 +128,8 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
     def __enter__(self) -> ServeProcess:
         return self

@@ -8,9 +8,10 @@ The secret is in the 201 answer only; the graph keeps its SHA-256.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from kgsched import queries
 from kgsched.binding import check_iri
@@ -38,8 +39,22 @@ def json_object(allowed: set[str]) -> dict[str, Any]:
     return payload
 
 
+RUNNER_KINDS_TTL = 30.0  # seconds a runner's kinds are remembered (a registration rarely changes them)
+
+
 def runner_kinds(agent: Any) -> set:
-    return {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
+    """The runner kinds the agent is registered as (empty: not a runner), remembered briefly per process:
+    the job routes ask on every request and the answer changes only when the runner is re-registered."""
+    cache: dict[Any, tuple[float, set]] = current_app.extensions.setdefault("kgsched.runner_kinds", {})
+    now = time.monotonic()
+    hit = cache.get(agent)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    kinds = {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[agent] = (now + RUNNER_KINDS_TTL, kinds)
+    return kinds
 
 
 @bp.post("/tokens")
