@@ -23,6 +23,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,8 @@ class JobQueue:
     sleep: Callable[[float], None] = time.sleep
     graph: URIRef = JOBS_GRAPH
     _contexts: dict[URIRef, ExecutionContext] = field(default_factory=dict, repr=False)
+    #: What this process's bids did: placed, held, withdrawn (lost to another bid), contention answers.
+    counters: Counter[str] = field(default_factory=Counter, repr=False)
 
     #: Contexts kept per claim, so a report to the replica that granted the claim does not read them again.
     CONTEXT_CACHE = 4096
@@ -307,10 +310,15 @@ class JobQueue:
         return self.runners(job)[0]
 
     def candidates(self, runner: URIRef, now: dt.datetime) -> list[URIRef]:
-        cutoff = now - dt.timedelta(seconds=self.settings.clock_skew_seconds)
-        rows = queries.select(self.store, "job-candidates",
-                              [{"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}])
-        return [row["job"] for row in rows]
+        """Jobs worth a bid: queued ones first (a cheap indexed search); claimed ones whose lease ran out
+        only when those are too few (that search walks every held job)."""
+        jobs = [row["job"] for row in queries.select(self.store, "job-candidates",
+                                                       [{"runner": runner, "jobs": self.graph}])]
+        if len(jobs) < self.settings.candidate_pool:
+            cutoff = now - dt.timedelta(seconds=self.settings.clock_skew_seconds)
+            jobs += [row["job"] for row in queries.select(self.store, "job-candidates-expired", [
+                {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}])]
+        return jobs
 
     # -- the claim protocol, step by step (the tests interleave these) ------------------------------
     def place_claim(self, job: URIRef, runner: URIRef, token: URIRef | None = None,
@@ -369,8 +377,10 @@ class JobQueue:
                 job = self.rng.choice(candidates[: self.settings.candidate_pool])
                 placed = self.place_claim(job, runner, token)
                 verdict, record = self.check_claim(placed, one_job)
+                self.counters["bids"] += 1
                 if verdict.action == "hold":
                     self.hold(placed, record)
+                    self.counters["held"] += 1
                     break
                 if verdict.action == "fail":
                     # We hold it only to write that it failed; then give it up.
@@ -378,12 +388,14 @@ class JobQueue:
                     self.withdraw(placed)
                     continue
                 self.withdraw(placed)
+                self.counters["withdrawn"] += 1
                 if "one-job token" in verdict.reason:
                     raise NotYourJob("this token was good for one job and has made its claim")
                 contended = True
             self.sleep(self._backoff(attempt))
         else:
             if contended:
+                self.counters["contention"] += 1
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
         return Grant(placed, self.context(placed.job, placed.iri, runner, placed.claimed_at),

@@ -22,7 +22,8 @@ def package_version() -> str:
 @bp.get("/health")
 def health() -> Response:
     state = current()
-    return jsonify({"status": "ok", "store": state.store_kind, "version": package_version()})
+    return jsonify({"status": "ok", "store": state.store_kind, "version": package_version(),
+                    "queue": dict(state.queue.counters)})
 
 
 @bp.get("/openapi.json")
