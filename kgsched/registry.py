@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pyshacl import validate as shacl_validate
-from rdflib import BNode, Graph, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
@@ -91,31 +91,58 @@ def validate_graph(data: Graph, context: Graph | None = None) -> ValidationOutco
     if conforms:
         return ValidationOutcome(True)
     # Context nodes are validated too (pySHACL's focus_nodes mode skips nested sh:node checks), but
-    # only results about what ``data`` describes count. Nested results hang off sh:detail, not here.
+    # only results about what ``data`` describes count — in the results, the text and the Turtle.
     described = set(data.subjects())
-    top_level = set(report_graph.objects(None, SH.result))
-    results = []
-    for result in top_level:
-        severity = report_graph.value(result, SH.resultSeverity)
-        if severity != SH.Violation or report_graph.value(result, SH.focusNode) not in described:
-            continue
-        entry = {
-            "focusNode": _show(report_graph.value(result, SH.focusNode)),
-            "message": str(report_graph.value(result, SH.resultMessage) or "violates a shape"),
-            "shape": _show(report_graph.value(result, SH.sourceShape)),
-        }
-        path = report_graph.value(result, SH.resultPath)
-        if path is not None:
-            entry["path"] = _show(path)
-        value = report_graph.value(result, SH.value)
-        if value is not None:
-            entry["value"] = _show(value)
-        results.append(entry)
-    if not results:
+    kept = [result for result in report_graph.objects(None, SH.result)
+            if report_graph.value(result, SH.resultSeverity) == SH.Violation
+            and report_graph.value(result, SH.focusNode) in described]
+    if not kept:
         return ValidationOutcome(True)
+    results = [_result_entry(report_graph, result) for result in kept]
     results.sort(key=lambda r: (r["focusNode"], r.get("path", ""), r["message"]))
-    bind_prefixes(report_graph)
-    return ValidationOutcome(False, str(report_text), report_graph.serialize(format="turtle"), results)
+    return ValidationOutcome(False, _report_text(results), _report_turtle(report_graph, kept), results)
+
+
+def _result_entry(report: Graph, result: Node) -> dict[str, str]:
+    entry = {
+        "focusNode": _show(report.value(result, SH.focusNode)),
+        "message": str(report.value(result, SH.resultMessage) or "violates a shape"),
+        "shape": _show(report.value(result, SH.sourceShape)),
+    }
+    path = report.value(result, SH.resultPath)
+    if path is not None:
+        entry["path"] = _show(path)
+    value = report.value(result, SH.value)
+    if value is not None:
+        entry["value"] = _show(value)
+    return entry
+
+
+def _report_text(results: list[dict[str, str]]) -> str:
+    lines = ["Validation Report", "Conforms: False", f"Results ({len(results)}):"]
+    for r in results:
+        lines.append("Constraint Violation:")
+        lines.append(f"\tFocus Node: {r['focusNode']}")
+        if "path" in r:
+            lines.append(f"\tResult Path: {r['path']}")
+        if "value" in r:
+            lines.append(f"\tValue Node: {r['value']}")
+        lines.append(f"\tMessage: {r['message']}")
+    return "\n".join(lines)
+
+
+def _report_turtle(report: Graph, kept: list[Node]) -> str:
+    """The sh:ValidationReport with only the kept results (and their nested details)."""
+    graph = Graph()
+    bind_prefixes(graph)
+    for node in report.subjects(RDF.type, SH.ValidationReport):
+        graph.add((node, RDF.type, SH.ValidationReport))
+        graph.add((node, SH.conforms, Literal(False)))
+        for result in kept:
+            graph.add((node, SH.result, result))
+    for triple in describe_closure(report, kept):
+        graph.add(triple)
+    return graph.serialize(format="turtle")
 
 
 def _show(term: Node | None) -> str:
