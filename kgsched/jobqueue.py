@@ -52,7 +52,7 @@ from kgsched.jobs import (
     decide_report,
 )
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
-from kgsched.provenance import ExecutionContext, ResultReport, execution_graph, execution_iri, read_context
+from kgsched.provenance import ExecutionContext, ResultReport, execution_graph, read_context
 from kgsched.store import Store
 from kgsched.tokens import token_hash
 from kgsched.updates import data_update
@@ -298,7 +298,7 @@ class JobQueue:
         first = rows[0]
         held = frozenset(from_literal(r["heldUntil"]) for r in rows)
         return JobRecord(job, first["expression"], max(states, key=_STATE_ORDER.__getitem__),
-                         int(first["maxAttempts"]), records, None, frozenset(), states, held)
+                         int(first["maxAttempts"]), records, stored_states=states, held_until=held)
 
     def runners(self, job: URIRef) -> tuple[frozenset[URIRef], URIRef | None]:
         """The job's eligible runners and the planner's choice among them."""
@@ -583,9 +583,6 @@ class JobQueue:
                              "expression": str(row["expression"]), "created": str(row["created"]),
                              "chosen_runner": None if row.get("chosen") is None else str(row["chosen"])})
         return jobs
-
-    def execution_for(self, claim: URIRef) -> URIRef:
-        return execution_iri(claim)
 
 
 def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:

@@ -117,7 +117,6 @@ class JobRecord:
     stored_state: State
     max_attempts: int
     claims: tuple[ClaimRecord, ...] = ()
-    chosen_runner: URIRef | None = None
     eligible: frozenset[URIRef] = field(default_factory=frozenset)
     stored_states: frozenset[State] = frozenset()  # every ks:state read (normally one; all are replaced)
     held_until: frozenset[dt.datetime] = frozenset()  # every ks:heldUntil read (the holder's lease copy)

@@ -43,17 +43,19 @@ RUNNER_KINDS_TTL = 30.0  # seconds a runner's kinds are remembered (a registrati
 
 
 def runner_kinds(agent: Any) -> set:
-    """The runner kinds the agent is registered as (empty: not a runner), remembered briefly per process:
-    the job routes ask on every request and the answer changes only when the runner is re-registered."""
+    """The runner kinds the agent is registered as (empty: not a runner). A runner's kinds are
+    remembered briefly per process (the job routes ask on every request, and they change only when the
+    runner is re-registered); "not a runner" is not, so a runner may claim as soon as it registered."""
     cache: dict[Any, tuple[float, set]] = current_app.extensions.setdefault("kgsched.runner_kinds", {})
     now = time.monotonic()
     hit = cache.get(agent)
     if hit is not None and hit[0] > now:
         return hit[1]
     kinds = {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[agent] = (now + RUNNER_KINDS_TTL, kinds)
+    if kinds:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[agent] = (now + RUNNER_KINDS_TTL, kinds)
     return kinds
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from kgsched.binding import check_iri
+from kgsched.clock import iso
 from kgsched.errors import InvalidRequest
 from kgsched.jobqueue import job_iri
 from kgsched.namespaces import KS
@@ -66,8 +67,6 @@ def heartbeat(job_id: str) -> Response:
         raise InvalidRequest("progress must be a number between 0 and 1")
     until = current().queue.heartbeat(job, identity.agent, payload.get("claim_token", ""), token=identity.token,
                                       one_job=identity.one_job, progress=progress)
-    from kgsched.clock import iso
-
     return jsonify({"job": job_id, "lease_until": iso(until)})
 
 
