@@ -122,7 +122,7 @@ def test_a_runner_killed_mid_job_has_its_lease_expire_and_another_finishes(feder
     alice = start_with_faults(federation, lease_seconds=3)
     register_only(federation, "alice-laptop")
     federation.start_runner("geneva-batch")
-    answer = federation.submit(alice, light_curve(20, 40, "slow-light-curve", seconds=30))
+    answer = federation.submit(alice, light_curve(20, 40, "slow-light-curve", seconds=6))
     [job] = [j["job"] for j in answer["jobs"]]
     wait_for(lambda: federation.jobs([job])[0]["state"] == "claimed", "the job to be claimed")
     federation.stop_runner("geneva-batch", signal.SIGKILL)  # no goodbye: only the lease can tell
