@@ -74,6 +74,10 @@ def test_bad_configuration_is_refused(tmp_path: Path) -> None:
     ("GET", "/no/such/route", 404), ("PUT", "/health", 405), ("DELETE", "/sparql", 405),
     ("GET", "/jobs/not-a-job-id", 404), ("GET", "/plans/zzz", 404), ("GET", "/whoami", 401),
     ("POST", "/tokens", 401), ("GET", "/products/no%20such/provenance", 404), ("GET", "/acknowledgements", 400),
+    ("GET", "/plans/" + "0" * 32, 404), ("GET", "/acknowledgements?product=not%20an%20iri", 400),
+    ("GET", "/acknowledgements?product=https://w3id.org/kgsched/id/product/none", 404),
+    ("GET", "/products/" + "0" * 64 + "/provenance", 404), ("DELETE", "/tokens/" + "0" * 32, 401),
+    ("GET", "/jobs?runner=not%20an%20iri", 400), ("GET", "/credits?agent=%3Cbad%3E", 400),
 ])
 def test_errors_are_json_with_error_and_detail(client: FlaskClient, method: str, path: str, status: int) -> None:
     response = client.open(path, method=method)

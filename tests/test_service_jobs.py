@@ -76,6 +76,26 @@ def test_tokens_issue_list_revoke_whoami(client: FlaskClient) -> None:
     assert anonymous["one_job"] is True  # an anonymous job-token runner only ever gets one-job tokens
 
 
+@pytest.mark.parametrize("method, path, body, who, status", [
+    ("POST", "/tokens", {"agent": str(GENEVA)}, "alice", 403),
+    ("POST", "/tokens", {"agent": "not an iri"}, "alice", 400),
+    ("POST", "/tokens", {"agent": str(ALICE), "colour": "red"}, "alice", 400),
+    ("POST", "/tokens", {"agent": str(ALICE), "label": 7}, "alice", 400),
+    ("POST", "/tokens", None, "alice", 415),
+    ("POST", "/tokens", {"agent": str(ALICE)}, "nobody", 401),
+    ("DELETE", "/tokens/" + "0" * 32, None, "alice", 404),
+    ("DELETE", "/tokens/not-an-id", None, "alice", 404),
+])
+def test_token_refusals_change_nothing(client: FlaskClient, store: Store, method: str, path: str,
+                                       body: object, who: str, status: int) -> None:
+    headers = bearer(token_for(client, ALICE)) if who == "alice" else {}
+    before = store.quad_count()
+    response = client.open(path, method=method, json=body, headers=headers) if body is not None else \
+        client.open(path, method=method, data="x", content_type="text/plain", headers=headers)
+    assert response.status_code == status and response.is_json, response.json
+    assert store.quad_count() == before
+
+
 def test_a_registrant_issues_tokens_for_its_own_runners(client: FlaskClient) -> None:
     admin_agent = "https://example.org/fed/admin"  # registered the examples, so it registered the runners
     dave = bearer(token_for(client, URIRef("https://example.org/fed/person/dave")))
