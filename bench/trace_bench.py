@@ -101,10 +101,10 @@ def build_run(names: list[str], copies: bool, wan_bandwidth: float) -> tuple[Run
                                                          wan_bandwidth=wan_bandwidth)))
     finals = [c.expressions[task] for c in conversions for task in final_tasks(c.trace)]
     width = len(str(len(finals)))
-    names = [f"input_{n:0{width}d}" for n in range(len(finals))]
-    params = {name: Parameter(name, DATASET_VALUE, True) for name in names}
+    slots = [f"input_{n:0{width}d}" for n in range(len(finals))]
+    params = {name: Parameter(name, DATASET_VALUE, True) for name in slots}
     workflow = WorkflowInfo(COLLECT, "1", KS.CommandLine, None, params, 1.0, 0)
-    args = tuple(Argument(name, "expression", e.address) for name, e in zip(names, finals, strict=True))
+    args = tuple(Argument(name, "expression", e.address) for name, e in zip(slots, finals, strict=True))
     root = Expression(content_address(workflow, args), workflow, args, sorted({e.address for e in finals}))
     triples: list[tuple] = [
         (COLLECT, RDF.type, KS.Workflow), (COLLECT, RDFS.label, Literal("collect the traces' final products")),

@@ -231,7 +231,7 @@ def registrant_iri(value: str) -> URIRef:
 
 def _register_commands() -> None:
     """Commands of other modules attach themselves to ``main`` when imported."""
-    from kgsched import demo, plan_cli, serve, wfcommons_cli  # noqa: F401
+    from kgsched import demo, export_cli, plan_cli, serve, wfcommons_cli  # noqa: F401
     from kgsched.runner import cli as runner_cli  # noqa: F401
 
 
