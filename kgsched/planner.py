@@ -27,11 +27,13 @@ poisoned cache entry from an unknown producer does not spread.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -733,13 +735,28 @@ def decide(dag: RequestDag, facts: Facts, requester: URIRef, options: PlanOption
                 dag.expressions(), options, skipped, request_json)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Planning allocates hundreds of thousands of small, acyclic objects; the cyclic collector's
+    full passes over them took a quarter of a 10,000-node plan (measured). Nothing planning makes
+    needs it, so it waits until the plan is made (and catches up on its own afterwards)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def plan_request(store: Store, request: Mapping[str, Any] | Graph, requester: URIRef,
                  options: PlanOptions | None = None, now: dt.datetime | None = None) -> Plan:
     """Check the request, gather the facts in a few batched queries, decide."""
-    dag = build_dag(store, request)
-    facts = gather_facts(store, dag, requester, now)
-    request_json = dict(request) if isinstance(request, Mapping) else None
-    return decide(dag, facts, requester, options, request_json)
+    with gc_paused():
+        dag = build_dag(store, request)
+        facts = gather_facts(store, dag, requester, now)
+        request_json = dict(request) if isinstance(request, Mapping) else None
+        return decide(dag, facts, requester, options, request_json)
 
 
 def store_plan(store: Store, plan: Plan) -> None:
