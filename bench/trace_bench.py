@@ -213,7 +213,8 @@ def ratio(a: int | None, b: int | None) -> str:
         return "n/a"
     if b == 0:
         return "1.00x" if a == 0 else "∞"
-    return f"{a / b:.2f}x"
+    value = a / b
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
 
 
 def report(title: str, names: list[str], copies: bool, seed: int, wan_bandwidth: float) -> None:

@@ -381,10 +381,14 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
     registry = list(conversion.registry) + [(graph, KS.registeredBy, registrant)]
     with store.write_lock:
         Registry(store).check_ownership(registrant, registry_subjects)
+        # Removing what an earlier import said doubles the time of a write to disk; a first import
+        # (the trace's agent is unknown) has nothing to remove.
+        again = store.ask("ASK { ?s ?p ?o }", [{"s": conversion.agent}])
         parts = [
-            _replace(graph, registry_subjects, registry),
-            _replace(PLANS_GRAPH, conversion.subjects(conversion.plans), conversion.plans),
-            _replace(PROVENANCE_GRAPH, conversion.subjects(conversion.provenance), conversion.provenance),
+            _replace(graph, registry_subjects if again else [], registry),
+            _replace(PLANS_GRAPH, conversion.subjects(conversion.plans) if again else [], conversion.plans),
+            _replace(PROVENANCE_GRAPH, conversion.subjects(conversion.provenance) if again else [],
+                     conversion.provenance),
         ]
         store.update(" ;\n".join(p for p in parts if p))
     if conversion.provenance:
