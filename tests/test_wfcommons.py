@@ -306,3 +306,14 @@ def test_a_refused_import_exits_1_and_changes_nothing(cli, tmp_path: Path, case:
     assert result.exit_code == 1
     assert "rejected:" in result.stderr and expected in result.stderr, result.stderr
     assert quads(cli.store) == before
+
+
+def test_a_second_import_replaces_the_first(embedded_store: EmbeddedStore, tmp_path: Path) -> None:
+    imported(embedded_store, SEISMOLOGY, sites=1)
+    conversion = imported(embedded_store, SEISMOLOGY, sites=3)
+    sites = embedded_store.select("SELECT ?r ?site WHERE {\n# @values\n?r ?at ?site }",
+                                  [{"r": r, "at": KS.atSite} for r in conversion.runners.values()])
+    assert sorted(str(row["site"])[-1] for row in sites) == ["0", "1", "2"]
+    with EmbeddedStore(tmp_path / "fresh") as fresh:
+        imported(fresh, SEISMOLOGY, sites=3)
+        assert fresh.quad_count() == embedded_store.quad_count()
