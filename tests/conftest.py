@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from rdflib import URIRef
 
+from kgsched.cli import main
 from kgsched.oxigraph_server import OxigraphServer
 from kgsched.registry import Registry, load_ontology
 from kgsched.store import EmbeddedStore, RemoteStore, Store
@@ -20,6 +22,25 @@ MALLORY = URIRef("https://example.org/fed/person/mallory")
 
 def example_documents() -> list[tuple[str, bytes]]:
     return [(p.name, p.read_bytes()) for p in sorted(EXAMPLES.glob("*.ttl"))]
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """Run ``kgsched --store <tmp> ...`` in-process; ``cli.store`` is the store's directory."""
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+
+    def run(*args: str):
+        return runner.invoke(main, ["--store", store, *args], catch_exceptions=False)
+
+    run.store = store  # type: ignore[attr-defined]
+    return run
+
+
+def quads(path: str) -> int:
+    """Quads in an on-disk store, opened read-only."""
+    with EmbeddedStore(path, read_only=True) as store:
+        return store.quad_count()
 
 
 @pytest.fixture

@@ -10,29 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, quads
 from kgsched.cli import main
-from kgsched.store import EmbeddedStore
 
 EXAMPLE_FILES = [str(p) for p in sorted(EXAMPLES.glob("*.ttl"))]
 RUNNER_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?r a/rdfs:subClassOf ks:Runner }"
-
-
-@pytest.fixture
-def cli(tmp_path: Path):
-    runner = CliRunner()
-    store = str(tmp_path / "store")
-
-    def run(*args: str):
-        return runner.invoke(main, ["--store", store, *args], catch_exceptions=False)
-
-    run.store = store  # type: ignore[attr-defined]
-    return run
-
-
-def quads(path: str) -> int:
-    with EmbeddedStore(path, read_only=True) as store:
-        return store.quad_count()
 
 
 def test_register_then_count_runners(cli) -> None:

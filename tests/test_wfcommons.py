@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from rdflib import Graph, Literal, URIRef
 
-from conftest import ROOT
+from conftest import ROOT, quads
 from kgsched import queries
-from kgsched.cli import main
 from kgsched.errors import InvalidRequest, OwnershipConflict
 from kgsched.expressions import build_dag
 from kgsched.namespaces import KS, PROV
@@ -245,23 +243,6 @@ def test_a_registrant_cannot_import_over_anothers_trace(embedded_store: Embedded
 # --------------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def cli(tmp_path: Path):
-    runner = CliRunner()
-    store = str(tmp_path / "store")
-
-    def run(*args: str):
-        return runner.invoke(main, ["--store", store, *args], catch_exceptions=False)
-
-    run.store = store  # type: ignore[attr-defined]
-    return run
-
-
-def quads(path: str) -> int:
-    with EmbeddedStore(path, read_only=True) as store:
-        return store.quad_count()
-
 
 def test_the_command_imports_with_a_progress_bar(cli) -> None:
     result = cli("import-wfcommons", str(DSS), "--sites", "2")
