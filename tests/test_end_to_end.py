@@ -197,3 +197,28 @@ def test_a_corrupted_product_transfer_is_detected_and_not_used(federation: Feder
         assert not list((federation.workdir / "products-paris-cluster").rglob(digest))
     finally:
         server.stop()
+
+
+def test_an_anonymous_job_token_runner_runs_one_job_and_leaves(federation: Federation) -> None:
+    alice = start_with_faults(federation)
+    port = free_port()
+    federation.start_runner("geneva-batch", listen=f"127.0.0.1:{port}")
+    soft, hard = light_curve(20, 40), light_curve(40, 100)
+    for request in (soft, hard):
+        federation.wait_for_jobs([j["job"] for j in federation.submit(alice, request)["jobs"]])
+    federation.stop_runner("geneva-batch")
+    # Geneva's storage goes on serving what it made; the volunteer at Garching has no data of its own
+    server = ProductServer(ProductStore(federation.workdir / "products-geneva-batch"), "127.0.0.1", port).start()
+    try:
+        volunteer = federation.start_runner("garching-volunteer", once=True)
+        answer = federation.submit(alice, {"workflow": FED + "workflow/combine-light-curves",
+                                           "args": {"soft": soft, "hard": hard}})
+        assert sorted(decisions(answer["plan"])) == [("combine-light-curves", "recompute"),
+                                                     ("light-curve", "reuse"), ("light-curve", "reuse")]
+        [state] = federation.wait_for_jobs([j["job"] for j in answer["jobs"]], timeout=60)
+        assert state["state"] == "done"
+        assert volunteer.wait(timeout=30) == 0  # --once: one job, then it leaves by itself
+        [run] = executions_of(federation, answer["plan"]["root"])
+        assert run["runner"] == FED + "runner/garching-volunteer" and run["outcome"] == KS + "Success"
+    finally:
+        server.stop()
