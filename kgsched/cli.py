@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rdflib import URIRef
 
 from kgsched import queries
 from kgsched.binding import check_iri
@@ -223,10 +222,6 @@ def unregister(options: StoreOptions, registrant: str) -> None:
     with options.open() as store:
         removed = Registry(store).unregister(check_iri(registrant))
     click.echo(f"removed {removed} triples registered by {registrant}")
-
-
-def registrant_iri(value: str) -> URIRef:
-    return check_iri(value)
 
 
 def _register_commands() -> None:

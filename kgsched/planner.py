@@ -309,8 +309,6 @@ class _NodeState:
     avail: np.ndarray | None = None  # seconds until the value could be at each site
     ready: np.ndarray | None = None  # seconds until all inputs could be at each site
     input_bytes: int = 0  # bytes of the input values
-    reuse_avail: np.ndarray | None = None
-    recompute_avail: np.ndarray | None = None
     site_cost: np.ndarray | None = None  # cost of computing at each site (before moving the output)
 
 
@@ -530,7 +528,7 @@ class Decider:
             state.input_bytes = sum(int(states[child].output_bytes) for child in expression.inputs)
             site_cost = pool.base + ready
             recompute = (site_cost[:, None] + state.output_bytes * self.inverse_bandwidth).min(axis=0)
-            state.reuse_avail, state.recompute_avail, state.site_cost = reuse, recompute, site_cost
+            state.site_cost = site_cost
             state.avail = np.minimum(reuse, recompute)
             states[expression.address] = state
         return states
@@ -543,11 +541,10 @@ class Decider:
         needed[root].add(self.options.deliver_to_site)
         steps: dict[str, PlanStep] = {}
         skipped: dict[URIRef, str] = {}
-        location: dict[str, URIRef] = {}
         for expression in reversed(self.order):
             address = expression.address
             state = states[address]
-            step_iri = URIRef(f"{plan_iri}/step/{len(self.order) - len(steps) - len(skipped)}")
+            step_iri = plan_iri  # provisional: steps are numbered below, in the order they happen
             depends_on = [self.by_address[a].iri for a in expression.inputs]
             if address not in needed:
                 consumer = ", ".join(short(self.by_address[c].iri) for c in self.consumers[address])
@@ -561,16 +558,13 @@ class Decider:
                     skipped[expression.iri] = f"not needed: {consumer} is reused"
                 continue
             targets = needed[address]
-            step = self._decide_node(step_iri, expression, state, targets, states, location)
+            step = self._decide_node(step_iri, expression, state, targets, states)
             step.depends_on = depends_on
             steps[address] = step
             if step.decision == "recompute":
                 site = self.facts.runners[step.runner].site
-                location[address] = site
                 for child in expression.inputs:
                     needed[child].add(site)
-            elif step.decision == "reuse":
-                location[address] = next(p.site for p in state.products if p.iri == step.product)
         ordered = [steps[e.address] for e in self.order if e.address in steps]
         for n, step in enumerate(ordered, start=1):
             step.iri = URIRef(f"{plan_iri}/step/{n}")
@@ -585,8 +579,7 @@ class Decider:
         return worst
 
     def _decide_node(self, step_iri: URIRef, expression: Expression, state: _NodeState,
-                     targets: set[URIRef | None], states: dict[str, _NodeState],
-                     location: dict[str, URIRef]) -> PlanStep:
+                     targets: set[URIRef | None], states: dict[str, _NodeState]) -> PlanStep:
         # reuse: the cheapest usable copy, moved to every site that needs it
         best_product, reuse_cost = None, INF
         if not self.options.force_recompute:

@@ -18,7 +18,7 @@ from rdflib.namespace import RDF, XSD
 from kgsched import queries
 from kgsched.binding import check_iri
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
-from kgsched.store import Store
+from kgsched.store import Store, insert_data
 
 
 def statistics_iri(workflow: URIRef, runner: URIRef) -> URIRef:
@@ -41,9 +41,8 @@ def _triples(workflow: URIRef, runner: URIRef, runs: int, mean_duration: float,
 
 
 def _replace(node: URIRef, graph: Graph) -> str:
-    lines = " ".join(f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in graph)
     return (f"DELETE WHERE {{ GRAPH <{PROVENANCE_GRAPH}> {{ <{node}> ?p ?o }} }} ;\n"
-            f"INSERT DATA {{ GRAPH <{PROVENANCE_GRAPH}> {{ {lines} }} }}")
+            + insert_data(PROVENANCE_GRAPH, graph))
 
 
 def record_execution(store: Store, workflow: URIRef, runner: URIRef, duration_seconds: float,

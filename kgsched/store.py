@@ -24,6 +24,7 @@ from rdflib.term import Node
 
 from kgsched.binding import Rows, bind, check_iri
 from kgsched.errors import StoreError, SyntaxProblem
+from kgsched.updates import data_update
 
 DEFAULT_STORE_DIR = "./kgsched-data"
 
@@ -111,10 +112,8 @@ class Store(ABC):
 
 
 def insert_data(graph_iri: URIRef, data: Graph | Iterable[tuple[Node, Node, Node]]) -> str:
-    """An INSERT DATA update for the triples; terms are written by rdflib's escaping serialiser."""
-    lines = [f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in data]
-    body = "\n".join(lines)
-    return f"INSERT DATA {{ GRAPH <{graph_iri}> {{\n{body}\n}} }}"
+    """An INSERT DATA update for the triples (kgsched.updates writes them); a valid no-op if empty."""
+    return data_update(insert={graph_iri: data}) or f"INSERT DATA {{ GRAPH <{check_iri(graph_iri)}> {{ }} }}"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -159,6 +159,18 @@ def category_of(name: str, program: str | None) -> str:
     return _TASK_SUFFIX_RE.sub("", name) or name
 
 
+def _tasks_by_id(section: dict, where: str) -> dict[str, tuple[dict, str]]:
+    """A section's tasks by id, each with where it is in the file (for messages); ids must be unique."""
+    tasks: dict[str, tuple[dict, str]] = {}
+    for n, entry in enumerate(_get(section, "tasks", list, where)):
+        here = f"{where}.tasks[{n}]"
+        task_id = _get(entry, "id", str, here)
+        if task_id in tasks:
+            raise InvalidRequest(f"{here}: task id {task_id!r} appears twice")
+        tasks[task_id] = (entry, here)
+    return tasks
+
+
 def parse_trace(document: Any, name: str) -> Trace:
     """Check a parsed WfFormat 1.5 document and turn it into a :class:`Trace`."""
     workflow = _get(document, "workflow", dict, "the trace")
@@ -187,21 +199,8 @@ def parse_trace(document: Any, name: str) -> Trace:
         machines[node] = Machine(node, _count(cpu, "coreCount", f"{where}.cpu", positive=True),
                                  _count(entry, "memoryInBytes", where))
 
-    runs: dict[str, tuple[dict, str]] = {}
-    for n, entry in enumerate(_get(execution, "tasks", list, "workflow.execution")):
-        where = f"workflow.execution.tasks[{n}]"
-        task_id = _get(entry, "id", str, where)
-        if task_id in runs:
-            raise InvalidRequest(f"{where}: task id {task_id!r} appears twice")
-        runs[task_id] = (entry, where)
-
-    specs: dict[str, tuple[dict, str]] = {}
-    for n, entry in enumerate(_get(spec, "tasks", list, "workflow.specification")):
-        where = f"workflow.specification.tasks[{n}]"
-        task_id = _get(entry, "id", str, where)
-        if task_id in specs:
-            raise InvalidRequest(f"{where}: task id {task_id!r} appears twice")
-        specs[task_id] = (entry, where)
+    runs = _tasks_by_id(execution, "workflow.execution")
+    specs = _tasks_by_id(spec, "workflow.specification")
     if not specs:
         raise InvalidRequest("workflow.specification.tasks is empty: there is nothing to import")
     missing_runs = sorted(set(specs) - set(runs))
