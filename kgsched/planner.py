@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from rdflib import Graph, URIRef
@@ -49,7 +49,7 @@ from kgsched.store import Store
 
 Decision = Literal["reuse", "recompute", "cannot"]
 INF = math.inf
-ANYWHERE = None  # the root is needed "anywhere" unless the request names a delivery site
+ANYWHERE_INDEX = -1  # the root is needed "anywhere" unless the request names a delivery site
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,13 @@ class PlanOptions:
         return cls(**kwargs)
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
     """A runner's answer to 'can you compute this': what it would cost, in seconds from now.
 
     ``transfer_seconds`` is how long until the inputs are at the runner: datasets it lacks moved at
     the sites' bandwidth, and upstream values computed or moved there (inputs are made in parallel,
-    so the slowest counts)."""
+    so the slowest counts). A named tuple, not a frozen dataclass: a plan makes three per recomputed
+    node, and a frozen dataclass costs several times as much to build."""
 
     runner: URIRef
     site: URIRef
@@ -294,22 +294,28 @@ class _Pool:
     runners: list[URIRef]
     reason: str
     base: np.ndarray
-    heaps: dict[int, list[tuple[float, int, str, URIRef]]]
-    #: runner → (static cost, staging seconds, staged bytes, duration, duration source, slots)
-    static: dict[URIRef, tuple[float, float, int, float, str, int]]
+    #: (site index, heap of (cost, bytes stored, name, runner id)) for every site with a runner
+    site_heaps: list[tuple[int, list[tuple[float, int, str, int]]]]
+    #: runner id → (static cost, staging seconds, staged bytes, duration, duration source, slots)
+    static: dict[int, tuple[float, float, int, float, str, int]]
 
 
 @dataclass
 class _NodeState:
     expression: Expression
+    index: int  # position in the topological order: the row of the estimate arrays
     products: list[ProductInfo]
     refused_products: list[str]
     pool: _Pool
     output_bytes: float
-    avail: np.ndarray | None = None  # seconds until the value could be at each site
-    ready: np.ndarray | None = None  # seconds until all inputs could be at each site
     input_bytes: int = 0  # bytes of the input values
-    site_cost: np.ndarray | None = None  # cost of computing at each site (before moving the output)
+    ready: list[float] = field(default_factory=list)  # seconds until all inputs could be at each site
+    cheapest: float = INF  # seconds until the value could be anywhere (INF: it cannot be had)
+
+
+#: how many (node, site, site) floats the estimate pass holds at once: bounds its memory whatever
+#: the DAG's width and the number of sites
+_ESTIMATE_BLOCK = 2_000_000
 
 
 class Decider:
@@ -326,8 +332,9 @@ class Decider:
             for child in expression.inputs:
                 self.consumers[child].append(expression.address)
         self._index_sites()
-        # slot-seconds this plan adds to each runner, keyed by the runner's IRI as a plain str (fast hashing)
-        self.extra_load: dict[str, float] = defaultdict(float)
+        self._index_runners()
+        self._where_cache: dict[frozenset[int], str] = {}
+        self._out_factor_cache: dict[frozenset[int], list[float]] = {}
         self._pools: dict[tuple, _Pool] = {}
         self._able: dict[URIRef, list[URIRef]] = {}
         self._duration_cache: dict[tuple[URIRef, URIRef], tuple[float, str]] = {}
@@ -364,6 +371,19 @@ class Decider:
         self.inverse_bandwidth = inverse  # seconds per byte from row site to column site
         self._inverse_rows = inverse.tolist()  # the same, for fast scalar access
 
+    def _index_runners(self) -> None:
+        """Runners and sites become small integers in the hot loops: a URIRef compares in Python
+        (rdflib's ``__eq__``), and a 10,000-node plan did it hundreds of thousands of times."""
+        self.runner_iris: list[URIRef] = sorted(self.facts.runners)
+        self.runner_ids = {runner: n for n, runner in enumerate(self.runner_iris)}
+        self.runner_site = [self.site_index[self.facts.runners[r].site] for r in self.runner_iris]
+        #: slot-seconds this plan adds to each runner, by runner id
+        self.extra_load = [0.0] * len(self.runner_iris)
+        preferred = self.options.preferred_runner
+        self.preferred_id = None if preferred is None else self.runner_ids.get(preferred)
+        deliver = self.options.deliver_to_site
+        self.delivery_site = ANYWHERE_INDEX if deliver is None else self.site_index[deliver]
+
     def transfer(self, size: float, source: URIRef, target: URIRef) -> float:
         return size * self._inverse_rows[self.site_index[source]][self.site_index[target]]
 
@@ -398,35 +418,37 @@ class Decider:
         if key not in self._pools:
             runners, reason = self._compute_candidates(expression)
             base = np.full(len(self.sites), INF)
-            heaps: dict[int, list[tuple[float, int, str, URIRef]]] = defaultdict(list)
+            heaps: dict[int, list[tuple[float, int, str, int]]] = defaultdict(list)
             static = {}
             for runner in runners:
                 info = self.facts.runners[runner]
-                i = self.site_index[info.site]
+                rid = self.runner_ids[runner]
+                i = self.runner_site[rid]
                 staging, staged = self.staging(expression, runner, info.site)
                 duration, source = self.duration(expression, runner)
                 slots = max(1, info.cores // max(1, expression.workflow.requires_cores))
                 waiting = self.facts.load.get(runner, 0) * self.options.default_duration_seconds / slots
                 cost = waiting + staging + duration
-                static[runner] = (cost, staging, staged, duration, source, slots)
+                static[rid] = (cost, staging, staged, duration, source, slots)
                 base[i] = min(base[i], cost)
-                heaps[i].append((cost, info.storage_bytes, str(runner), runner))
+                heaps[i].append((cost, info.storage_bytes, str(runner), rid))
             for heap in heaps.values():
                 heapq.heapify(heap)
-            self._pools[key] = _Pool(runners, reason, base, dict(heaps), static)
+            self._pools[key] = _Pool(runners, reason, base, sorted(heaps.items()), static)
         return self._pools[key]
 
-    def best_at_site(self, pool: _Pool, site: int) -> tuple[float, int, str, URIRef]:
-        """The runner of the pool at this site with the lowest current cost (queue as this plan left
-        it), as its heap entry (cost, bytes stored, name, runner)."""
-        heap = pool.heaps[site]
+    def best_at_site(self, pool: _Pool, heap: list[tuple[float, int, str, int]]) -> tuple[float, int, str, int]:
+        """The runner of the pool at a site (its heap) with the lowest current cost (queue as this
+        plan left it), as its heap entry (cost, bytes stored, name, runner id)."""
+        extra_load, static = self.extra_load, pool.static
         while True:
-            cost, storage, name, runner = entry = heap[0]
-            static_cost, _, _, _, _, slots = pool.static[runner]
-            current = static_cost + self.extra_load[name] / slots
+            entry = heap[0]
+            cost, storage, name, rid = entry
+            runner_static = static[rid]
+            current = runner_static[0] + extra_load[rid] / runner_static[5]
             if current <= cost + 1e-9:
                 return entry
-            heapq.heapreplace(heap, (current, storage, name, runner))
+            heapq.heapreplace(heap, (current, storage, name, rid))
 
     def _compute_candidates(self, expression: Expression) -> tuple[list[URIRef], str]:
         workflow = expression.workflow.iri
@@ -510,35 +532,78 @@ class Decider:
 
     # -- pass 1: cost of availability, inputs first ------------------------------------------------
     def estimate(self) -> dict[str, _NodeState]:
+        """Per node and site, the seconds until the node's value could be there, and until its inputs
+        could be. Nodes of one generation (the same distance from the leaves) are independent, so
+        each generation is one numpy computation over all its nodes rather than one per node: at
+        10,000 nodes that took the pass from 0.8 s to a few tens of milliseconds (measured)."""
+        order = self.order
+        n, n_sites = len(order), len(self.sites)
+        position = {e.address: k for k, e in enumerate(order)}
+        inverse = self.inverse_bandwidth
+        force = self.options.force_recompute
         states: dict[str, _NodeState] = {}
-        n_sites = len(self.sites)
-        for expression in self.order:
+        pools: list[_Pool] = []
+        pool_row: dict[int, int] = {}
+        node_pool = np.empty(n, dtype=np.intp)
+        sizes: list[float] = []
+        reuse = np.full((n, n_sites), INF)
+        generation: list[int] = []
+        inputs_of: list[list[int]] = []
+        for k, expression in enumerate(order):
             products, refused = self.usable_products(expression)
             pool = self.pool(expression)
-            state = _NodeState(expression, products, refused, pool, self.output_bytes(expression, products))
-            reuse = np.full(n_sites, INF)
-            if not self.options.force_recompute:
-                for product in products:
-                    row = product.size_bytes * self.inverse_bandwidth[self.site_index[product.site]]
-                    reuse = np.minimum(reuse, row)
-            ready = np.zeros(n_sites)
-            for child in expression.inputs:
-                ready = np.maximum(ready, states[child].avail)
-            state.ready = ready
-            state.input_bytes = sum(int(states[child].output_bytes) for child in expression.inputs)
-            site_cost = pool.base + ready
-            recompute = (site_cost[:, None] + state.output_bytes * self.inverse_bandwidth).min(axis=0)
-            state.site_cost = site_cost
-            state.avail = np.minimum(reuse, recompute)
+            row = pool_row.get(id(pool))
+            if row is None:
+                row = pool_row[id(pool)] = len(pools)
+                pools.append(pool)
+            node_pool[k] = row
+            size = self.output_bytes(expression, products)
+            sizes.append(size)
+            children = [position[c] for c in expression.inputs]
+            inputs_of.append(children)
+            generation.append(1 + max(generation[c] for c in children) if children else 0)
+            state = _NodeState(expression, k, products, refused, pool, size)
+            state.input_bytes = sum(int(sizes[c]) for c in children)
+            if products and not force:
+                rows = [self.site_index[p.site] for p in products]
+                product_sizes = np.array([p.size_bytes for p in products], dtype=float)
+                reuse[k] = (product_sizes[:, None] * inverse[rows]).min(axis=0)
             states[expression.address] = state
+
+        out = np.array(sizes, dtype=float)
+        base = np.array([p.base for p in pools]).reshape(len(pools), n_sites)
+        avail = np.zeros((n, n_sites))
+        ready = np.zeros((n, n_sites))
+        by_generation: dict[int, list[int]] = defaultdict(list)
+        for k, g in enumerate(generation):
+            by_generation[g].append(k)
+        block = max(1, _ESTIMATE_BLOCK // max(1, n_sites * n_sites))
+        for g in sorted(by_generation):
+            members = by_generation[g]
+            for first in range(0, len(members), block):
+                nodes = np.array(members[first:first + block], dtype=np.intp)
+                if g > 0:  # every node past the leaves' generation has at least one input
+                    flat = [c for k in members[first:first + block] for c in inputs_of[k]]
+                    counts = [len(inputs_of[k]) for k in members[first:first + block]]
+                    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+                    ready[nodes] = np.maximum.reduceat(avail[flat], starts, axis=0)
+                site_cost = base[node_pool[nodes]] + ready[nodes]
+                recompute = (site_cost[:, :, None] + out[nodes, None, None] * inverse[None, :, :]).min(axis=1)
+                avail[nodes] = np.minimum(reuse[nodes], recompute)
+        ready_rows = ready.tolist()
+        cheapest = avail.min(axis=1).tolist()
+        for state in states.values():
+            state.ready = ready_rows[state.index]
+            state.cheapest = cheapest[state.index]
         return states
 
     # -- pass 2: decisions, root first ---------------------------------------------------------------
     def decide(self, plan_iri: URIRef) -> tuple[list[PlanStep], dict[URIRef, str]]:
         states = self.estimate()
-        needed: dict[str, set[URIRef | None]] = defaultdict(set)
+        #: the sites (indices; ANYWHERE_INDEX for "anywhere") where each needed node's value is wanted
+        needed: dict[str, set[int]] = defaultdict(set)
         root = self.dag.root.address
-        needed[root].add(self.options.deliver_to_site)
+        needed[root].add(self.delivery_site)
         steps: dict[str, PlanStep] = {}
         skipped: dict[URIRef, str] = {}
         for expression in reversed(self.order):
@@ -557,12 +622,10 @@ class Decider:
                 else:
                     skipped[expression.iri] = f"not needed: {consumer} is reused"
                 continue
-            targets = needed[address]
-            step = self._decide_node(step_iri, expression, state, targets, states)
+            step, site = self._decide_node(step_iri, expression, state, needed[address], states)
             step.depends_on = depends_on
             steps[address] = step
-            if step.decision == "recompute":
-                site = self.facts.runners[step.runner].site
+            if site is not None:  # recomputed there: its inputs are needed there
                 for child in expression.inputs:
                     needed[child].add(site)
         ordered = [steps[e.address] for e in self.order if e.address in steps]
@@ -570,53 +633,63 @@ class Decider:
             step.iri = URIRef(f"{plan_iri}/step/{n}")
         return ordered, skipped
 
-    def _at_targets(self, source_cost: float, size: float, source: URIRef, targets: set[URIRef | None]) -> float:
-        """Cost of having a value made at ``source`` (ready after source_cost) at every target site."""
-        worst = source_cost
-        for target in targets:
-            if target is not None:
-                worst = max(worst, source_cost + self.transfer(size, source, target))
-        return worst
+    def _out_factor(self, targets: set[int]) -> list[float]:
+        """Per source site, the seconds per byte to the slowest-to-reach target (0 for none)."""
+        key = frozenset(targets)
+        factor = self._out_factor_cache.get(key)
+        if factor is None:
+            real = sorted(t for t in targets if t != ANYWHERE_INDEX)
+            factor = self.inverse_bandwidth[:, real].max(axis=1).tolist() if real else [0.0] * len(self.sites)
+            self._out_factor_cache[key] = factor
+        return factor
 
-    def _decide_node(self, step_iri: URIRef, expression: Expression, state: _NodeState,
-                     targets: set[URIRef | None], states: dict[str, _NodeState]) -> PlanStep:
+    def _where(self, targets: set[int]) -> str:
+        key = frozenset(targets)
+        words = self._where_cache.get(key)
+        if words is None:
+            sites = sorted(short(self.sites[t]) for t in targets if t != ANYWHERE_INDEX)
+            words = self._where_cache[key] = "where it is needed" if not sites else "at " + " and ".join(sites)
+        return words
+
+    def _decide_node(self, step_iri: URIRef, expression: Expression, state: _NodeState, targets: set[int],
+                     states: dict[str, _NodeState]) -> tuple[PlanStep, int | None]:
+        """The node's step, and the site where it is recomputed (None when it is not)."""
         # reuse: the cheapest usable copy, moved to every site that needs it
         best_product, reuse_cost = None, INF
         if not self.options.force_recompute:
             for product in state.products:
-                cost = self._at_targets(0.0, product.size_bytes, product.site, targets)
+                inverse = self._inverse_rows[self.site_index[product.site]]
+                cost = max([product.size_bytes * inverse[t] for t in targets if t != ANYWHERE_INDEX], default=0.0)
                 if cost < reuse_cost:
                     best_product, reuse_cost = product, cost
         # recompute: every able runner's offer with the queue as this plan has left it
-        visited, moved = self._offers(expression, state, states, targets)
+        visited, moved = self._offers(state, targets)
         best_visit = None
-        preferred = self.options.preferred_runner
-        if preferred is not None:
-            best_visit = next((v for v in visited if v[3] == preferred), None)
+        if self.preferred_id is not None:
+            best_visit = next((v for v in visited if v[3] == self.preferred_id), None)
         if best_visit is None and visited:
-            best_visit = min(visited, key=lambda v: v[:3])  # cost, then bytes stored, then name
-        best_offer = None if best_visit is None else self._offer(state.pool, best_visit, moved)
+            best_visit = min(visited)  # cost, then bytes stored, then name (names are unique)
         recompute_cost = INF if best_visit is None else best_visit[0]
-        n_offers = len(visited)
-        where = _where(targets)
-        top = sorted(visited, key=lambda v: (v[5] + v[6], v[2]))[: self.options.max_offers_recorded]
-        recorded = [best_offer if v is best_visit else self._offer(state.pool, v, moved) for v in top]
         candidates = state.pool.runners
 
         if best_product is not None and reuse_cost <= recompute_cost:
-            why = f"cached {_describe_product(best_product)} reused: having it {where} takes " \
+            why = f"cached {_describe_product(best_product)} reused: having it {self._where(targets)} takes " \
                   f"{human_seconds(reuse_cost)}"
-            if best_offer is not None:
-                why += f", recomputing would take {human_seconds(recompute_cost)} on {short(best_offer.runner)}"
+            if best_visit is not None:
+                why += (f", recomputing would take {human_seconds(recompute_cost)} on "
+                        f"{short(self.runner_iris[best_visit[3]])}")
             return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "reuse", why,
-                            reuse_cost, product=best_product.iri, candidates=candidates)
-        if best_offer is not None:
-            self.extra_load[str(best_offer.runner)] += best_offer.duration_seconds  # one slot busy that long
-            why = self._recompute_reason(expression, state, best_offer, best_product, reuse_cost, recompute_cost,
-                                         n_offers, where)
+                            reuse_cost, product=best_product.iri, candidates=candidates), None
+        if best_visit is not None:
+            best_offer = self._offer(state.pool, best_visit, moved)
+            top = sorted(visited, key=lambda v: (v[5] + v[6], v[2]))[: self.options.max_offers_recorded]
+            recorded = [best_offer if v is best_visit else self._offer(state.pool, v, moved) for v in top]
+            self.extra_load[best_visit[3]] += best_offer.duration_seconds  # one slot busy that long
+            why = self._recompute_reason(state, best_offer, best_visit[3] == self.preferred_id, best_product,
+                                         reuse_cost, recompute_cost, len(visited), self._where(targets))
             return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "recompute",
                             why, recompute_cost, runner=best_offer.runner, candidates=candidates,
-                            offers=recorded)
+                            offers=recorded), best_visit[4]
         reasons = []
         if self.options.force_recompute and state.products:
             reasons.append("recompute was forced")
@@ -627,64 +700,62 @@ class Decider:
         if state.pool.reason:
             reasons.append(state.pool.reason)
         else:
-            blocked = [c for c in expression.inputs if not math.isfinite(float(states[c].avail.min()))]
+            blocked = [c for c in expression.inputs if not math.isfinite(states[c].cheapest)]
             if blocked:
                 reasons.append("input " + ", ".join(short(self.by_address[c].iri) for c in blocked)
                                + " cannot be computed")
             else:
                 reasons.append("no able runner can receive its inputs")
         return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "cannot",
-                        "; ".join(reasons), None)
+                        "; ".join(reasons), None), None
 
-    def _offers(self, expression: Expression, state: _NodeState, states: dict[str, _NodeState],
-                targets: set[URIRef | None]) -> tuple[list[tuple], int]:
-        """Each visited site's best runner as (cost at the targets, bytes stored, name, runner, site,
-        cost before inputs, inputs ready), best sites first, and the input bytes to move.
+    def _offers(self, state: _NodeState, targets: set[int]) -> tuple[list[tuple], int]:
+        """Each visited site's best runner as (cost at the targets, bytes stored, name, runner id,
+        site, cost before inputs, inputs ready), best sites first, and the input bytes to move.
 
         Sites are visited in order of a lower bound (their best static cost plus moving the output),
         and the visit stops once enough offers are recorded and no remaining site can do better:
         the plan's load only ever raises a runner's cost above that bound."""
         pool = state.pool
-        ready_at = state.ready.tolist()
+        ready_at = state.ready
         moved = state.input_bytes  # an upper bound: unless an input is made or kept right there
-        real_targets = [self.site_index[t] for t in targets if t is not None]
-        if real_targets:
-            out_at = (state.output_bytes * self.inverse_bandwidth[:, real_targets].max(axis=1)).tolist()
-        else:
-            out_at = [0.0] * len(self.sites)
+        size = state.output_bytes
+        factor = self._out_factor(targets)
         # A heap's top key never exceeds the current cost of any runner in it, so it bounds the site.
-        bound = {i: heap[0][0] + ready_at[i] + out_at[i] for i, heap in pool.heaps.items() if heap}
+        bounds = [(heap[0][0] + ready_at[i] + size * factor[i], i, heap) for i, heap in pool.site_heaps if heap]
+        bounds.sort(key=_first)
         visited: list[tuple] = []
         best = INF
         enough = self.options.max_offers_recorded
-        for i in sorted(bound, key=bound.__getitem__):
+        for bound, i, heap in bounds:
             ready = ready_at[i]
-            if ready == INF or bound[i] == INF:
+            if ready == INF or bound == INF:
                 continue
-            if len(visited) >= enough and bound[i] >= best:
+            if len(visited) >= enough and bound >= best:
                 break
-            cost, storage, name, runner = self.best_at_site(pool, i)
-            total = cost + ready + out_at[i]
-            visited.append((total, storage, name, runner, i, cost, ready))
-            best = min(best, total)
-        preferred = self.options.preferred_runner
+            cost, storage, name, rid = self.best_at_site(pool, heap)
+            total = cost + ready + size * factor[i]
+            visited.append((total, storage, name, rid, i, cost, ready))
+            if total < best:
+                best = total
+        preferred = self.preferred_id
         if preferred is not None and preferred in pool.static and all(v[3] != preferred for v in visited):
-            i = self.site_index[self.facts.runners[preferred].site]
+            i = self.runner_site[preferred]
             if ready_at[i] != INF:
-                cost = pool.static[preferred][0] + self.extra_load[str(preferred)] / pool.static[preferred][5]
-                visited.append((cost + ready_at[i] + out_at[i], self.facts.runners[preferred].storage_bytes,
-                                str(preferred), preferred, i, cost, ready_at[i]))
+                static = pool.static[preferred]
+                cost = static[0] + self.extra_load[preferred] / static[5]
+                visited.append((cost + ready_at[i] + size * factor[i], self.facts.runners[self.runner_iris[preferred]]
+                                .storage_bytes, str(self.runner_iris[preferred]), preferred, i, cost, ready_at[i]))
         return visited, moved
 
     def _offer(self, pool: _Pool, visit: tuple, moved: int) -> Offer:
-        _, _, _, runner, site, cost, ready = visit
-        _, staging, staged, duration, source, _ = pool.static[runner]
-        return Offer(runner, self.sites[site], cost - staging - duration, ready + staging, moved + staged,
-                     duration, source, cost + ready)
+        _, _, _, rid, site, cost, ready = visit
+        _, staging, staged, duration, source, _ = pool.static[rid]
+        return Offer(self.runner_iris[rid], self.sites[site], cost - staging - duration, ready + staging,
+                     moved + staged, duration, source, cost + ready)
 
-    def _recompute_reason(self, expression: Expression, state: _NodeState, offer: Offer,
-                          product: ProductInfo | None, reuse_cost: float, recompute_cost: float,
-                          n_offers: int, where: str) -> str:
+    def _recompute_reason(self, state: _NodeState, offer: Offer, is_preferred: bool, product: ProductInfo | None,
+                          reuse_cost: float, recompute_cost: float, n_offers: int, where: str) -> str:
         if self.options.force_recompute:
             head = "recompute was forced"
         elif product is not None:
@@ -694,7 +765,7 @@ class Decider:
             head = "no usable cached product (" + "; ".join(state.refused_products) + ")"
         else:
             head = "not cached"
-        preferred = " (the request's preferred runner)" if offer.runner == self.options.preferred_runner else ""
+        preferred = " (the request's preferred runner)" if is_preferred else ""
         able = len(state.pool.runners)
         return (f"{head}; {short(offer.runner)}{preferred} at {short(offer.site)} chosen from {able} able runner(s) "
                 f"({n_offers} site offer(s) weighed): finish in {human_seconds(offer.finish_seconds)} = queue "
@@ -703,14 +774,13 @@ class Decider:
                 f"({offer.duration_source})")
 
 
+def _first(item: tuple) -> float:
+    return item[0]
+
+
 def _describe_product(product: ProductInfo) -> str:
     outcome = "analysis exception" if product.outcome == KS.AnalysisException else "result"
     return f"{outcome} {short(product.iri)} ({human_bytes(product.size_bytes)} at {short(product.site)})"
-
-
-def _where(targets: set[URIRef | None]) -> str:
-    sites = sorted(str(short(t)) for t in targets if t is not None)
-    return "where it is needed" if not sites else "at " + " and ".join(sites)
 
 
 # --------------------------------------------------------------------------------------------------
