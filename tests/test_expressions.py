@@ -100,3 +100,33 @@ def test_dataset_argument_must_be_an_iri(federation: Store) -> None:
     with pytest.raises(InvalidRequest):
         build_dag(federation, light_curve(1, 2, dataset="has space"))
     assert URIRef(ISGRI)
+
+
+def test_canonical_form_and_address_are_pinned() -> None:
+    """Form 1's bytes and hash, fixed: an optimisation or refactoring that changed them would make
+    every cached product unreachable, so a change must come with a new form number."""
+    from rdflib.namespace import XSD
+
+    from kgsched.expressions import Argument, WorkflowInfo, content_address, typed_literal
+
+    workflow = WorkflowInfo(URIRef("https://example.org/workflow/spectrum"), "2.1",
+                            URIRef("https://w3id.org/kgsched#PythonCallable"), 'registry.example/spéctrum:2 "quoted"', {})
+    arguments = (Argument("bins", "literal", typed_literal("bins", 64, XSD.integer)),
+                 Argument("label", "literal", typed_literal("label", 'Crab "nebula" — ☉', XSD.string)),
+                 Argument("events", "dataset", URIRef("https://example.org/data/isgri")),
+                 Argument("band", "expression", "ab" * 32),
+                 Argument("e_min", "literal", typed_literal("e_min", "20.00", XSD.decimal)))
+    assert canonical_form(workflow, arguments) == (
+        '{"args":[["band","expression","' + "ab" * 32 + '"],'
+        '["bins","literal","64","http://www.w3.org/2001/XMLSchema#integer"],'
+        '["e_min","literal","20.0","http://www.w3.org/2001/XMLSchema#decimal"],'
+        '["events","dataset","https://example.org/data/isgri"],'
+        '["label","literal","Crab \\"nebula\\" — ☉","None"]],'
+        '"environment":"registry.example/spéctrum:2 \\"quoted\\"","form":1,"version":"2.1",'
+        '"workflow":"https://example.org/workflow/spectrum"}').encode("utf-8")
+    assert content_address(workflow, arguments) == "f3af2697eb9b74d00ba5bcf2a927d11b28638976a5a9fd34294a50b91cafd248"
+    bare = WorkflowInfo(URIRef("https://example.org/workflow/x"), "1", URIRef("https://w3id.org/kgsched#PythonCallable"),
+                        None, {})
+    assert canonical_form(bare, ()) == b'{"args":[],"environment":null,"form":1,"version":"1",' \
+                                       b'"workflow":"https://example.org/workflow/x"}'
+    assert content_address(bare, ()) == "93b3578ac0dabf109c240931c5d4ae512c75ed3b24f3f14b00df1b2fc669eaf0"
