@@ -284,6 +284,18 @@ class EmbeddedStore(Store):
 # Remote store
 # ---------------------------------------------------------------------------------------------------
 
+def _close_responses(exc: BaseException | None) -> None:
+    """Close the HTTP responses an error chain holds: SPARQLWrapper re-raises urllib's HTTPError
+    with its response unread and open, and the socket would otherwise stay open until the error
+    is garbage-collected (a ResourceWarning wherever that happens to be)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+
+
 class RemoteStore(Store):
     """A SPARQL 1.1 server: query and update endpoints through SPARQLWrapper, loads through its
     Graph Store Protocol endpoint (so a server holding its directory lock can still be loaded)."""
@@ -331,6 +343,7 @@ class RemoteStore(Store):
         except QueryBadFormed as exc:
             raise SyntaxProblem(f"SPARQL syntax error: {exc}") from exc
         except (SPARQLWrapperException, urllib.error.URLError, OSError) as exc:
+            _close_responses(exc)
             raise StoreError(f"remote store failed: {exc}") from exc
 
     def select(self, query: str, values: Rows | None = None) -> list[Solution]:
