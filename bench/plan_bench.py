@@ -338,9 +338,10 @@ def main() -> None:
     rd_rate = nodes_r / rd_total
     print(f"rdflib   : {nodes_r:,} nodes in {rd_total:.3f} s = {rd_rate:,.1f} nodes/s "
           f"(DAG {dag_s_r:.3f} s, queries {facts_s_r:.3f} s, rules {decide_s_r:.3f} s)")
-    small_ox = time_plan(oxigraph, small, requester)
+    small_ox = min((time_plan(oxigraph, small, requester) for _ in range(args.repeat)), key=lambda r: sum(r[:3]))
     small_rate = small_ox[3] / sum(small_ox[:3])
-    print(f"oxigraph : the same {small_ox[3]:,}-node subtree at {small_rate:,.0f} nodes/s")
+    print(f"oxigraph : the same {small_ox[3]:,}-node subtree at {small_rate:,.0f} nodes/s (best of {args.repeat}; "
+          f"rdflib's single run above takes too long to repeat)")
     print()
     print(f"ratios   : oxigraph / rdflib = {ox_rate / rd_rate:,.0f}x nodes/s "
           f"(same {nodes_r}-node subtree: {small_rate / rd_rate:,.0f}x); "
