@@ -250,12 +250,13 @@ def short(iri: URIRef | str | None) -> str:
     if iri is None:
         return "?"
     text = str(iri).rstrip("/")
-    if text.startswith(_EXPRESSION_BASE):
-        return "expression " + text[len(_EXPRESSION_BASE):][:12]
+    for base, kind in _HASH_NAMED:
+        if text.startswith(base):  # named by a hash: its first 12 characters tell them apart for a reader
+            return f"{kind} {text[len(base):][:12]}"
     return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
-_EXPRESSION_BASE = str(KSID["expression/"])
+_HASH_NAMED = ((str(KSID["expression/"]), "expression"), (str(KSID["product/"]), "product"))
 
 
 def human_bytes(size: float) -> str:
