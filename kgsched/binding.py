@@ -91,7 +91,7 @@ def values_block(values: Rows) -> str:
     if not names:
         return "VALUES () { }" if not rows else "VALUES () { () }"
     head = " ".join(f"?{n}" for n in names)
-    body = "\n  ".join("(" + " ".join(term_sparql(to_term(row.get(n))) for n in names) + ")" for row in rows)
+    body = "\n  ".join("(" + " ".join(_sparql_value(row.get(n)) for n in names) + ")" for row in rows)
     return f"VALUES ({head}) {{\n  {body}\n}}"
 
 

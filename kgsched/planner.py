@@ -583,10 +583,11 @@ class Decider:
         for g in sorted(by_generation):
             members = by_generation[g]
             for first in range(0, len(members), block):
-                nodes = np.array(members[first:first + block], dtype=np.intp)
+                chunk = members[first:first + block]
+                nodes = np.array(chunk, dtype=np.intp)
                 if g > 0:  # every node past the leaves' generation has at least one input
-                    flat = [c for k in members[first:first + block] for c in inputs_of[k]]
-                    counts = [len(inputs_of[k]) for k in members[first:first + block]]
+                    flat = [c for k in chunk for c in inputs_of[k]]
+                    counts = [len(inputs_of[k]) for k in chunk]
                     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
                     ready[nodes] = np.maximum.reduceat(avail[flat], starts, axis=0)
                 site_cost = base[node_pool[nodes]] + ready[nodes]
@@ -656,16 +657,16 @@ class Decider:
     def _decide_node(self, step_iri: URIRef, expression: Expression, state: _NodeState, targets: set[int],
                      states: dict[str, _NodeState]) -> tuple[PlanStep, int | None]:
         """The node's step, and the site where it is recomputed (None when it is not)."""
+        factor = self._out_factor(targets)
         # reuse: the cheapest usable copy, moved to every site that needs it
         best_product, reuse_cost = None, INF
         if not self.options.force_recompute:
             for product in state.products:
-                inverse = self._inverse_rows[self.site_index[product.site]]
-                cost = max([product.size_bytes * inverse[t] for t in targets if t != ANYWHERE_INDEX], default=0.0)
+                cost = product.size_bytes * factor[self.site_index[product.site]]
                 if cost < reuse_cost:
                     best_product, reuse_cost = product, cost
         # recompute: every able runner's offer with the queue as this plan has left it
-        visited, moved = self._offers(state, targets)
+        visited, moved = self._offers(state, factor)
         best_visit = None
         if self.preferred_id is not None:
             best_visit = next((v for v in visited if v[3] == self.preferred_id), None)
@@ -711,9 +712,10 @@ class Decider:
         return PlanStep(step_iri, expression.iri, expression.address, expression.workflow.iri, "cannot",
                         "; ".join(reasons), None), None
 
-    def _offers(self, state: _NodeState, targets: set[int]) -> tuple[list[tuple], int]:
+    def _offers(self, state: _NodeState, factor: list[float]) -> tuple[list[tuple], int]:
         """Each visited site's best runner as (cost at the targets, bytes stored, name, runner id,
         site, cost before inputs, inputs ready), best sites first, and the input bytes to move.
+        ``factor`` is, per site, the seconds per byte of moving the output to the targets.
 
         Sites are visited in order of a lower bound (their best static cost plus moving the output),
         and the visit stops once enough offers are recorded and no remaining site can do better:
@@ -722,7 +724,6 @@ class Decider:
         ready_at = state.ready
         moved = state.input_bytes  # an upper bound: unless an input is made or kept right there
         size = state.output_bytes
-        factor = self._out_factor(targets)
         # A heap's top key never exceeds the current cost of any runner in it, so it bounds the site.
         bounds = [(heap[0][0] + ready_at[i] + size * factor[i], i, heap) for i, heap in pool.site_heaps if heap]
         bounds.sort(key=_first)
@@ -746,8 +747,9 @@ class Decider:
             if ready_at[i] != INF:
                 static = pool.static[preferred]
                 cost = static[0] + self.extra_load[preferred] / static[5]
-                visited.append((cost + ready_at[i] + size * factor[i], self.facts.runners[self.runner_iris[preferred]]
-                                .storage_bytes, str(self.runner_iris[preferred]), preferred, i, cost, ready_at[i]))
+                runner = self.runner_iris[preferred]
+                visited.append((cost + ready_at[i] + size * factor[i], self.facts.runners[runner].storage_bytes,
+                                str(runner), preferred, i, cost, ready_at[i]))
         return visited, moved
 
     def _offer(self, pool: _Pool, visit: tuple, moved: int) -> Offer:
