@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from rdflib import Literal, URIRef  # noqa: E402
 
-from kgsched.binding import check_iri  # noqa: E402
-from kgsched.jobqueue import JobQueue  # noqa: E402
+from kgsched.dev.oxigraph_server import OxigraphServer  # noqa: E402
+from kgsched.dev.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves  # noqa: E402
+from kgsched.graph.binding import check_iri  # noqa: E402
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store  # noqa: E402
+from kgsched.jobs.queue import JobQueue  # noqa: E402
 from kgsched.namespaces import JOBS_GRAPH  # noqa: E402
-from kgsched.oxigraph_server import OxigraphServer  # noqa: E402
-from kgsched.store import EmbeddedStore, RemoteStore, Store  # noqa: E402
-from kgsched.tokens import TokenStore  # noqa: E402
-from kgsched.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves  # noqa: E402
+from kgsched.registry.tokens import TokenStore  # noqa: E402
 from service_support import ServeProcess, bearer, http, load_federation  # noqa: E402
 
 ADMIN = URIRef("https://example.org/fed/admin")
@@ -129,7 +129,7 @@ WHERE {{
 
 def naive_run(label: str, store: Store, jobs: int, threads: int) -> None:
     """The single-update claim, from ``threads`` threads and no lock; counts jobs handed out twice."""
-    from kgsched.binding import bind
+    from kgsched.graph.binding import bind
 
     load_federation(store)
     queue_light_curves(store, JobQueue(store), jobs, tag=f"naive-{uuid.uuid4().hex}")

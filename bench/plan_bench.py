@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rdflib import URIRef  # noqa: E402
 
-from kgsched.expressions import build_dag  # noqa: E402
+from kgsched.graph.store import EmbeddedStore, Store  # noqa: E402
 from kgsched.namespaces import KS, KSID, ONTOLOGY_GRAPH, PROVENANCE_GRAPH  # noqa: E402
-from kgsched.planfacts import (  # noqa: E402
+from kgsched.planning.expressions import build_dag  # noqa: E402
+from kgsched.planning.facts import (  # noqa: E402
     DatasetInfo,
     Eligibility,
     Facts,
@@ -37,11 +38,10 @@ from kgsched.planfacts import (  # noqa: E402
     RunnerInfo,
     gather_facts,
 )
-from kgsched.planner import decide, gc_paused  # noqa: E402
-from kgsched.registry import registrant_graph  # noqa: E402
+from kgsched.planning.planner import decide, gc_paused  # noqa: E402
+from kgsched.provenance.statistics import statistics_iri  # noqa: E402
+from kgsched.registry.registration import registrant_graph  # noqa: E402
 from kgsched.resources import ontology_graph  # noqa: E402
-from kgsched.statistics import statistics_iri  # noqa: E402
-from kgsched.store import EmbeddedStore, Store  # noqa: E402
 
 B = "https://bench.example/"
 RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rdflib import Dataset, Graph, URIRef
 
-from kgsched.binding import Rows, bind
-from kgsched.store import Solution, Store
+from kgsched.graph.binding import Rows, bind
+from kgsched.graph.store import Solution, Store
 
 
 class RdflibStore(Store):

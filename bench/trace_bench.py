@@ -37,16 +37,16 @@ from rdflib.namespace import RDF, RDFS, XSD
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kgsched import statistics  # noqa: E402
-from kgsched.expressions import DATASET_VALUE, Argument, Expression, Parameter, WorkflowInfo, content_address  # noqa: E402
+from kgsched.graph.store import EmbeddedStore, Store  # noqa: E402
 from kgsched.namespaces import KS, ONTOLOGY_GRAPH, PLANS_GRAPH, PROVENANCE_GRAPH  # noqa: E402
-from kgsched.planfacts import Facts, gather_facts  # noqa: E402
-from kgsched.planner import Plan, decide, human_bytes  # noqa: E402
-from kgsched.registry import registrant_graph  # noqa: E402
+from kgsched.planning.expressions import DATASET_VALUE, Argument, Expression, Parameter, WorkflowInfo, content_address  # noqa: E402
+from kgsched.planning.facts import Facts, gather_facts  # noqa: E402
+from kgsched.planning.planner import Plan, decide, human_bytes  # noqa: E402
+from kgsched.provenance import statistics  # noqa: E402
+from kgsched.registry.registration import registrant_graph  # noqa: E402
 from kgsched.resources import ontology_graph  # noqa: E402
-from kgsched.store import EmbeddedStore, Store  # noqa: E402
-from kgsched.wfcommons import Conversion, ImportOptions, convert, final_tasks, request_dag  # noqa: E402
-from kgsched.wfformat import Trace, read_trace  # noqa: E402
+from kgsched.wfcommons.convert import Conversion, ImportOptions, convert, final_tasks, request_dag  # noqa: E402
+from kgsched.wfcommons.wfformat import Trace, read_trace  # noqa: E402
 
 TRACES = Path(__file__).resolve().parent.parent / "examples" / "wfcommons"
 #: Largest first: the ~10,000-node DAG takes copies of these, in this order, round after round.

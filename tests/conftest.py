@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from rdflib import URIRef
 
 from kgsched.cli import main
-from kgsched.oxigraph_server import OxigraphServer
-from kgsched.registry import Registry, load_ontology
-from kgsched.store import EmbeddedStore, RemoteStore, Store
+from kgsched.dev.oxigraph_server import OxigraphServer
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
+from kgsched.registry.registration import Registry, load_ontology
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -9,9 +9,9 @@ import uuid
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF, XSD
 
-from kgsched import statistics
+from kgsched.graph.store import Store
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
-from kgsched.store import Store
+from kgsched.provenance import statistics
 
 FED = "https://example.org/fed/"
 ALICE = URIRef(FED + "person/alice")

@@ -21,9 +21,9 @@ from typing import Any
 from rdflib import URIRef
 
 from conftest import ADMIN, ROOT, example_documents
-from kgsched.oxigraph_server import free_port
-from kgsched.registry import Registry, load_ontology
-from kgsched.store import EmbeddedStore, Store
+from kgsched.dev.oxigraph_server import free_port
+from kgsched.graph.store import EmbeddedStore, Store
+from kgsched.registry.registration import Registry, load_ontology
 
 FED = "https://example.org/fed/"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -63,7 +63,7 @@ def bearer(secret: str) -> dict[str, str]:
 
 def result_for(claim_token: str, name: str = "x", **overrides: Any) -> dict[str, Any]:
     """A success report a runner would send for a job (product bytes named after ``name``)."""
-    from kgsched.workloads import fake_result
+    from kgsched.dev.workloads import fake_result
 
     return {"claim_token": claim_token, **fake_result(name), **overrides}
 

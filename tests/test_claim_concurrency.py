@@ -19,11 +19,11 @@ from typing import Any
 
 from rdflib import URIRef
 
-from kgsched.jobqueue import JobQueue
-from kgsched.oxigraph_server import OxigraphServer
-from kgsched.store import EmbeddedStore, RemoteStore, Store
-from kgsched.tokens import TokenStore
-from kgsched.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves
+from kgsched.dev.oxigraph_server import OxigraphServer
+from kgsched.dev.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
+from kgsched.jobs.queue import JobQueue
+from kgsched.registry.tokens import TokenStore
 from service_support import ServeProcess, bearer, check_exactly_once, http, load_federation, result_for
 
 CLIENTS = 20

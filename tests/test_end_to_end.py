@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from rdflib import URIRef
 
-from kgsched.demo import demo_flow
-from kgsched.federation import FED, Federation
-from kgsched.oxigraph_server import free_port
+from kgsched.cli.demo import demo_flow
+from kgsched.dev.federation import FED, Federation
+from kgsched.dev.oxigraph_server import free_port
 from kgsched.runner.storage import ProductServer, ProductStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,13 +13,13 @@ from rocrate.rocrate import ROCrate
 
 from conftest import ROOT
 from kgsched.cli import main
-from kgsched.export import lineage, provenance_graph
-from kgsched.export_rocrate import PROCESS_RUN_CRATE, WORKFLOW_RUN_CRATE
+from kgsched.graph.store import EmbeddedStore, Store
 from kgsched.namespaces import KS, PROV
-from kgsched.registry import load_ontology
-from kgsched.store import EmbeddedStore, Store
-from kgsched.wfcommons import Conversion, ImportOptions, convert, write
-from kgsched.wfformat import read_trace
+from kgsched.provenance.export import lineage, provenance_graph
+from kgsched.provenance.ro_crate import PROCESS_RUN_CRATE, WORKFLOW_RUN_CRATE
+from kgsched.registry.registration import load_ontology
+from kgsched.wfcommons.convert import Conversion, ImportOptions, convert, write
+from kgsched.wfcommons.wfformat import read_trace
 
 DSS = ROOT / "examples" / "wfcommons" / "montage-chameleon-dss-05d-001.json.gz"
 ADMIN = URIRef("https://example.org/fed/admin")

@@ -9,9 +9,9 @@ import pytest
 from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest
-from kgsched.expressions import build_dag, canonical_form
-from kgsched.registry import Registry
-from kgsched.store import Store
+from kgsched.graph.store import Store
+from kgsched.planning.expressions import build_dag, canonical_form
+from kgsched.registry.registration import Registry
 from planner_support import FED, ISGRI, combined, light_curve
 
 
@@ -82,7 +82,7 @@ def test_bad_arguments_are_refused_clearly(federation: Store, request_json, mess
 
 
 def test_turtle_request_gives_the_same_address(federation: Store) -> None:
-    from kgsched.rdfio import parse_rdf
+    from kgsched.graph.rdfio import parse_rdf
 
     turtle = f"""
     @prefix ks: <https://w3id.org/kgsched#> .
@@ -107,7 +107,7 @@ def test_canonical_form_and_address_are_pinned() -> None:
     every cached product unreachable, so a change must come with a new form number."""
     from rdflib.namespace import XSD
 
-    from kgsched.expressions import Argument, WorkflowInfo, content_address, typed_literal
+    from kgsched.planning.expressions import Argument, WorkflowInfo, content_address, typed_literal
 
     workflow = WorkflowInfo(URIRef("https://example.org/workflow/spectrum"), "2.1",
                             URIRef("https://w3id.org/kgsched#PythonCallable"), 'registry.example/spéctrum:2 "quoted"', {})

@@ -13,16 +13,16 @@ import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF
 
-from kgsched import queries
+from kgsched.dev.workloads import fake_result, light_curve_expressions, queue_light_curves
 from kgsched.errors import InvalidRequest
-from kgsched.jobqueue import JobQueue, NewJob, QueueSettings
-from kgsched.jobs import Contention, LeaseLost, NotYourJob
+from kgsched.graph import queries
+from kgsched.graph.store import Store
+from kgsched.jobs.queue import JobQueue, NewJob, QueueSettings
+from kgsched.jobs.states import Contention, LeaseLost, NotYourJob
 from kgsched.namespaces import JOBS_GRAPH, KS, PROVENANCE_GRAPH
-from kgsched.provenance import ResultReport
-from kgsched.registry import validate_graph
-from kgsched.store import Store
-from kgsched.tokens import TokenStore
-from kgsched.workloads import fake_result, light_curve_expressions, queue_light_curves
+from kgsched.provenance.recording import ResultReport
+from kgsched.registry.registration import validate_graph
+from kgsched.registry.tokens import TokenStore
 from service_support import ALICE_LAPTOP, GENEVA, PARIS, check_exactly_once, load_federation, utc
 
 LEASE = 60.0

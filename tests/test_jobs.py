@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from rdflib import URIRef
 
-from kgsched.jobs import (
+from kgsched.jobs.states import (
     STATES,
     TRANSITIONS,
     ClaimRecord,

@@ -8,9 +8,9 @@ from rdflib.namespace import OWL, RDF, RDFS, SH
 
 from conftest import EXAMPLES
 from kgsched import resources
+from kgsched.graph.rdfio import parse_rdf
 from kgsched.namespaces import KS
-from kgsched.rdfio import parse_rdf
-from kgsched.registry import validate_graph
+from kgsched.registry.registration import validate_graph
 
 
 def test_ontology_parses_strictly_and_every_term_has_label_and_comment() -> None:

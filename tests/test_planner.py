@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 from rdflib import URIRef
 
-from kgsched.expressions import build_dag
+from kgsched.graph.store import Store
 from kgsched.namespaces import KS
-from kgsched.planner import PlanOptions, plan_request, store_plan
-from kgsched.registry import Registry, validate_graph
-from kgsched.store import Store
+from kgsched.planning.expressions import build_dag
+from kgsched.planning.planner import PlanOptions, plan_request, store_plan
+from kgsched.registry.registration import Registry, validate_graph
 from planner_support import (
     ALICE,
     BOB,
@@ -54,7 +54,7 @@ def test_nothing_cached_recomputes_everything_where_the_data_is(federation: Stor
 
 def test_exact_reuse_hit(federation: Store) -> None:
     roles = addresses(federation, combined())
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     product = add_product(federation, expression_iri(roles["root"]), runner("geneva-batch"))
     plan = plan_request(federation, combined(), ALICE)
@@ -65,7 +65,7 @@ def test_exact_reuse_hit(federation: Store) -> None:
 
 
 def test_rerun_after_everything_cached_reuses_every_node(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     for address in addresses(federation, combined()).values():
         add_product(federation, expression_iri(address), runner("geneva-batch"))
@@ -74,7 +74,7 @@ def test_rerun_after_everything_cached_reuses_every_node(federation: Store) -> N
 
 
 def test_changed_argument_recomputes_exactly_its_downstream_cone(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     for address in addresses(federation, combined()).values():
         add_product(federation, expression_iri(address), runner("geneva-batch"))
@@ -85,7 +85,7 @@ def test_changed_argument_recomputes_exactly_its_downstream_cone(federation: Sto
 
 
 def test_expired_product_is_recomputed(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     address = build_dag(federation, request).root.address
@@ -97,7 +97,7 @@ def test_expired_product_is_recomputed(federation: Store) -> None:
 
 
 def test_analysis_exception_product_is_reused(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     address = build_dag(federation, request).root.address
@@ -108,7 +108,7 @@ def test_analysis_exception_product_is_reused(federation: Store) -> None:
 
 
 def test_unhandled_exception_execution_is_never_cache(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     address = build_dag(federation, request).root.address
@@ -172,7 +172,7 @@ def test_no_able_runner_says_why(federation: Store) -> None:
 
 
 def test_force_recompute_ignores_cache(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     add_product(federation, expression_iri(build_dag(federation, request).root.address), runner("geneva-batch"))
@@ -181,7 +181,7 @@ def test_force_recompute_ignores_cache(federation: Store) -> None:
 
 
 def test_max_age(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     add_product(federation, expression_iri(build_dag(federation, request).root.address), runner("geneva-batch"),
@@ -199,7 +199,7 @@ def test_preferred_runner(federation: Store) -> None:
 
 
 def test_poisoned_cache_entry_from_unregistered_runner_is_not_reused(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     add_product(federation, expression_iri(build_dag(federation, request).root.address),
@@ -209,7 +209,7 @@ def test_poisoned_cache_entry_from_unregistered_runner_is_not_reused(federation:
 
 
 def test_trusted_owners_policy(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     request = light_curve(20, 40)
     add_product(federation, expression_iri(build_dag(federation, request).root.address), runner("alice-laptop"))
@@ -235,7 +235,7 @@ def test_plan_rdf_conforms_to_the_shapes_and_is_stored(federation: Store) -> Non
 
 
 def test_planning_history_replaces_the_authors_estimate(federation: Store) -> None:
-    from kgsched.expressions import expression_iri
+    from kgsched.planning.expressions import expression_iri
 
     other = light_curve(1, 2)
     store_plan(federation, plan_request(federation, other, ALICE))  # as the service does before jobs run

@@ -8,10 +8,10 @@ import networkx as nx
 from rdflib import URIRef
 from rdflib.namespace import XSD
 
-from kgsched.expressions import Argument, Expression, RequestDag, WorkflowInfo, content_address, typed_literal
 from kgsched.namespaces import KS
-from kgsched.planfacts import DatasetInfo, Eligibility, Facts, History, ProductInfo, RunnerInfo
-from kgsched.planner import PlanOptions, decide
+from kgsched.planning.expressions import Argument, Expression, RequestDag, WorkflowInfo, content_address, typed_literal
+from kgsched.planning.facts import DatasetInfo, Eligibility, Facts, History, ProductInfo, RunnerInfo
+from kgsched.planning.planner import PlanOptions, decide
 
 E = "https://example.org/t/"
 NEAR, FAR = URIRef(E + "site/near"), URIRef(E + "site/far")
@@ -150,7 +150,7 @@ def test_estimate_per_generation_equals_the_node_by_node_rule() -> None:
     moving a usable copy or by computing it at the best site and moving the output."""
     import numpy as np
 
-    from kgsched.planner import Decider
+    from kgsched.planning.planner import Decider
 
     dag = irregular_dag()
     decider = Decider(dag, irregular_facts(dag), PlanOptions())
@@ -175,7 +175,7 @@ def test_estimate_per_generation_equals_the_node_by_node_rule() -> None:
 def test_estimate_blocks_do_not_change_the_plan(monkeypatch) -> None:
     """The estimate bounds its memory by splitting wide generations into blocks; one node per block
     must give the same plan as whole generations."""
-    import kgsched.planner as planner
+    import kgsched.planning.planner as planner
 
     dag = irregular_dag()
     whole = decide(dag, irregular_facts(dag), REQUESTER, PlanOptions(deliver_to_site=NEAR))

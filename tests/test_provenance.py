@@ -9,10 +9,12 @@ import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import PROV
 
+from kgsched.dev.workloads import fake_result, queue_light_curves
 from kgsched.errors import InvalidRequest, NotFound
-from kgsched.jobqueue import JobQueue
+from kgsched.graph.store import Store
+from kgsched.jobs.queue import JobQueue
 from kgsched.namespaces import KS
-from kgsched.provenance import (
+from kgsched.provenance.recording import (
     ExecutionContext,
     InputUsed,
     ResultReport,
@@ -23,8 +25,6 @@ from kgsched.provenance import (
     execution_graph,
     product_provenance,
 )
-from kgsched.store import Store
-from kgsched.workloads import fake_result, queue_light_curves
 from service_support import BOB, CAROL, DAVE, ERIN, GENEVA, PARIS, UNIGE, load_federation
 
 CHECKSUM = "sha256:" + "ab" * 32

@@ -6,11 +6,11 @@ import pyoxigraph
 import pytest
 from rdflib import Literal, URIRef
 
-from kgsched import queries
-from kgsched.binding import bind, check_iri, values_block
 from kgsched.errors import InvalidRequest
-from kgsched.sparql_guard import QueryRefused, check_query, nesting_depth
-from kgsched.store import Store
+from kgsched.graph import queries
+from kgsched.graph.binding import bind, check_iri, values_block
+from kgsched.graph.guard import QueryRefused, check_query, nesting_depth
+from kgsched.graph.store import Store
 
 ALL = sorted(queries.all_queries().values(), key=lambda q: q.name)
 

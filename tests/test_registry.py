@@ -11,9 +11,9 @@ from rdflib import Literal, URIRef
 
 from conftest import EXAMPLES, MALLORY, example_documents
 from kgsched.errors import InvalidRequest, KgschedError, OwnershipConflict, ShapeViolation, SyntaxProblem
+from kgsched.graph.store import Store
 from kgsched.namespaces import KS
-from kgsched.registry import Registry, registrant_graph
-from kgsched.store import Store
+from kgsched.registry.registration import Registry, registrant_graph
 
 INVALID = sorted((EXAMPLES / "invalid").glob("*.ttl"))
 RUNNER_COUNT = "SELECT (COUNT(DISTINCT ?r) AS ?n) WHERE { ?r a ?k . ?k <http://www.w3.org/2000/01/rdf-schema#subClassOf>* <https://w3id.org/kgsched#Runner> }"
@@ -128,7 +128,7 @@ def test_hostile_literals_are_stored_verbatim(federation: Store) -> None:
 
 def test_examples_are_valid_one_registrant_per_file_in_dependency_order(store: Store) -> None:
     """Each example file can be registered by its own registrant once what it refers to exists."""
-    from kgsched.registry import load_ontology
+    from kgsched.registry.registration import load_ontology
 
     load_ontology(store)
     registry = Registry(store)
@@ -138,7 +138,7 @@ def test_examples_are_valid_one_registrant_per_file_in_dependency_order(store: S
 
 
 def test_runner_referring_to_unregistered_site_is_rejected(store: Store) -> None:
-    from kgsched.registry import load_ontology
+    from kgsched.registry.registration import load_ontology
 
     load_ontology(store)
     before = store.quad_count()

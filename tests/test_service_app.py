@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from kgsched.graph.store import EmbeddedStore, Store
 from kgsched.service import close_app, create_app
-from kgsched.store import EmbeddedStore, Store
 from service_support import ADMIN_HEADERS, ADMIN_TOKEN, load_federation
 
 

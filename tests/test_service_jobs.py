@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from rdflib import Graph, URIRef
 
 from conftest import ROOT
+from kgsched.dev.workloads import queue_light_curves
+from kgsched.graph.store import Store
 from kgsched.service import close_app, create_app
-from kgsched.store import Store
-from kgsched.workloads import queue_light_curves
 from service_support import (
     ADMIN_HEADERS,
     ADMIN_TOKEN,
@@ -254,8 +254,8 @@ def test_fencing_idempotence_and_late_results_over_http(client: FlaskClient, sto
 
 
 def test_anonymous_runner_claims_one_job_per_token(client: FlaskClient, store: Store, app: Flask) -> None:
-    from kgsched.jobqueue import NewJob
-    from kgsched.workloads import light_curve_expressions
+    from kgsched.dev.workloads import light_curve_expressions
+    from kgsched.jobs.queue import NewJob
 
     queue = app.extensions["kgsched"].queue
     graph, expressions = light_curve_expressions(2, tag="volunteer")

@@ -17,8 +17,8 @@ from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, POST, TURTLE, XML, SPARQLWrapper
 
 from conftest import example_documents
+from kgsched.graph.store import EmbeddedStore
 from kgsched.namespaces import KS, ONTOLOGY_GRAPH
-from kgsched.store import EmbeddedStore
 from service_support import ADMIN_HEADERS, ServeProcess, http
 
 RUNNERS = ("PREFIX ks: <https://w3id.org/kgsched#> SELECT ?runner ?cores WHERE { ?runner ks:cores ?cores } "

@@ -14,10 +14,10 @@ from flask.testing import FlaskClient
 from rdflib import Graph, URIRef
 
 from conftest import EXAMPLES, example_documents
-from kgsched.registry import registrant_graph
+from kgsched.graph.store import Store
+from kgsched.registry.registration import registrant_graph
+from kgsched.registry.tokens import TokenStore
 from kgsched.service import close_app, create_app
-from kgsched.store import Store
-from kgsched.tokens import TokenStore
 from service_support import ADMIN_HEADERS, ADMIN_TOKEN, ALICE, bearer, load_federation
 
 MALLORY = URIRef("https://example.org/fed/person/mallory")

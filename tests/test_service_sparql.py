@@ -17,9 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from rdflib import Graph
 
+from kgsched.graph.store import Store
 from kgsched.namespaces import ONTOLOGY_GRAPH
 from kgsched.service import close_app, create_app
-from kgsched.store import Store
 from service_support import ADMIN_TOKEN, load_federation
 
 RUNNERS = ("PREFIX ks: <https://w3id.org/kgsched#> SELECT ?runner ?cores WHERE { ?runner ks:cores ?cores } "

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from rdflib import URIRef
 
-from kgsched import queries, statistics
-from kgsched.expressions import build_dag, expression_iri
+from kgsched.graph import queries
+from kgsched.graph.store import Store
 from kgsched.namespaces import KS
-from kgsched.planner import plan_request, store_plan
-from kgsched.store import Store
+from kgsched.planning.expressions import build_dag, expression_iri
+from kgsched.planning.planner import plan_request, store_plan
+from kgsched.provenance import statistics
 from planner_support import ALICE, add_failed_execution, add_product, light_curve, runner
 
 WORKFLOW = URIRef("https://example.org/fed/workflow/light-curve")

@@ -6,8 +6,8 @@ import pytest
 from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest, NotFound
-from kgsched.store import Store
-from kgsched.tokens import TOKENS_GRAPH, TokenStore, token_hash, token_iri
+from kgsched.graph.store import Store
+from kgsched.registry.tokens import TOKENS_GRAPH, TokenStore, token_hash, token_iri
 from service_support import ALICE, GENEVA
 
 ADMIN = URIRef("urn:kgsched:agent:admin")

@@ -13,15 +13,15 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 
 from conftest import ROOT, quads
-from kgsched import queries
 from kgsched.errors import InvalidRequest, OwnershipConflict
-from kgsched.expressions import build_dag
+from kgsched.graph import queries
+from kgsched.graph.store import EmbeddedStore, Store
 from kgsched.namespaces import KS, PROV
-from kgsched.planner import plan_request
-from kgsched.registry import load_ontology, validate_graph
-from kgsched.store import EmbeddedStore, Store
-from kgsched.wfcommons import Conversion, ImportOptions, _sources, convert, final_tasks, write
-from kgsched.wfformat import parse_trace, read_trace
+from kgsched.planning.expressions import build_dag
+from kgsched.planning.planner import plan_request
+from kgsched.registry.registration import load_ontology, validate_graph
+from kgsched.wfcommons.convert import Conversion, ImportOptions, _sources, convert, final_tasks, write
+from kgsched.wfcommons.wfformat import parse_trace, read_trace
 
 TRACES = ROOT / "examples" / "wfcommons"
 HELLO = TRACES / "helloworld-chain-5-chameleon.json"
@@ -173,7 +173,7 @@ def test_the_mapping_follows_the_trace() -> None:
     graph = _graph(conversion)
     first = trace.tasks[0]
     checksum = str(graph.value(conversion.products[first.id], KS.checksum))
-    from kgsched.wfcommons import synthetic_checksum
+    from kgsched.wfcommons.convert import synthetic_checksum
 
     assert checksum == synthetic_checksum((f, sizes[f]) for f in first.outputs)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import g, request
 
+from kgsched.registry.tokens import Identity
 from kgsched.service.errors import Forbidden, Unauthorized
 from kgsched.service.state import current
-from kgsched.tokens import Identity
 
 
 def bearer_token() -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 from flask import Flask
 
 from kgsched.errors import InvalidRequest
-from kgsched.store import DEFAULT_STORE_DIR
+from kgsched.graph.store import DEFAULT_STORE_DIR
 
 DEFAULTS: dict[str, Any] = {
     "STORE": DEFAULT_STORE_DIR,

@@ -7,10 +7,10 @@ import re
 from flask import Blueprint, Response, jsonify, request
 from rdflib import URIRef
 
-from kgsched.binding import check_iri
 from kgsched.errors import InvalidRequest, NotFound
+from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KSID
-from kgsched.provenance import acknowledgements, credit_totals, product_provenance
+from kgsched.provenance.recording import acknowledgements, credit_totals, product_provenance
 from kgsched.service.negotiation import graph_response, negotiate
 from kgsched.service.state import current
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from kgsched import queries
-from kgsched.binding import check_iri
 from kgsched.errors import InvalidRequest, NotFound
+from kgsched.graph import queries
+from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KS
-from kgsched.registry import registrant_graph
+from kgsched.registry.registration import registrant_graph
+from kgsched.registry.tokens import token_iri
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
 from kgsched.service.state import current
-from kgsched.tokens import token_iri
 
 bp = Blueprint("identity", __name__)
 

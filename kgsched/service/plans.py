@@ -1,8 +1,8 @@
-"""``/plans``: plan a request with the planner (kgsched.planner), record the plan, queue its jobs.
+"""``/plans``: plan a request with the planner (kgsched.planning.planner), record the plan, queue its jobs.
 
 The body is the request as JSON (``{"workflow": IRI, "args": {...}}``, or
 ``{"request": {...}, "options": {...}}`` with planner options) or a Turtle ks:Request. The requester
-is the bearer token's agent. Each recompute step becomes a job (kgsched.jobqueue.enqueue_plan),
+is the bearer token's agent. Each recompute step becomes a job (kgsched.jobs.queue.enqueue_plan),
 unless its expression already has a job queued or running.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from rdflib import URIRef
 
-from kgsched import queries
-from kgsched.binding import check_iri
 from kgsched.errors import InvalidRequest, NotFound
-from kgsched.jobqueue import job_id
+from kgsched.graph import queries
+from kgsched.graph.binding import check_iri
+from kgsched.graph.rdfio import parse_rdf
+from kgsched.jobs.queue import job_id
 from kgsched.namespaces import JOBS_GRAPH, KSID, PLANS_GRAPH, bind_prefixes
-from kgsched.planner import PlanOptions, plan_request, store_plan
-from kgsched.rdfio import parse_rdf
+from kgsched.planning.planner import PlanOptions, plan_request, store_plan
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
 from kgsched.service.negotiation import graph_response

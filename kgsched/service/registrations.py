@@ -11,13 +11,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, url_for
 from rdflib import URIRef
 
-from kgsched.binding import check_iri
 from kgsched.errors import NotFound
+from kgsched.graph.binding import check_iri
+from kgsched.registry.tokens import Identity
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
 from kgsched.service.negotiation import graph_response
 from kgsched.service.state import current
-from kgsched.tokens import Identity
 
 bp = Blueprint("registrations", __name__)
 

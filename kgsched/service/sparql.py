@@ -7,7 +7,7 @@ any other body type is 415, a query both in the URL and in the body 400, an upda
 Accept header: SPARQL JSON, XML, CSV or TSV for SELECT/ASK; Turtle, N-Triples, JSON-LD or RDF/XML
 for CONSTRUCT/DESCRIBE.
 
-Every query passes kgsched.sparql_guard first (a query nested thousands deep kills the process that
+Every query passes kgsched.graph.guard first (a query nested thousands deep kills the process that
 embeds pyoxigraph), then runs in a worker thread with a time and a size limit:
 
 * the result is written through a buffer that stops the query when it passes MAX_RESULT_BYTES
@@ -28,13 +28,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from kgsched.binding import check_iri
 from kgsched.errors import InvalidRequest, KgschedError
+from kgsched.graph.binding import check_iri
+from kgsched.graph.guard import check_query
 from kgsched.service.errors import Busy, Forbidden, QueryTimeout, ResultTooLarge, UnsupportedMediaType
 from kgsched.service.negotiation import negotiate
 from kgsched.service.page import QUERY_PAGE
 from kgsched.service.state import current
-from kgsched.sparql_guard import check_query
 
 bp = Blueprint("sparql", __name__)
 

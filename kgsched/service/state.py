@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from rdflib import URIRef
 
-from kgsched.binding import check_iri
-from kgsched.jobqueue import JobQueue, QueueSettings
+from kgsched.graph.binding import check_iri
+from kgsched.graph.store import RemoteStore, Store, open_store
+from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import ONTOLOGY_GRAPH
-from kgsched.registry import Registry, load_ontology
-from kgsched.store import RemoteStore, Store, open_store
-from kgsched.tokens import TokenStore, token_hash
+from kgsched.registry.registration import Registry, load_ontology
+from kgsched.registry.tokens import TokenStore, token_hash
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""``kgsched runner``: join this machine to the federation as a runner, in one command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF, RDFS
+
+from kgsched.cli import main
+from kgsched.graph.rdfio import parse_rdf
+from kgsched.namespaces import KS, bind_prefixes
+from kgsched.registry.registration import describe_closure
+from kgsched.runner.agent import RunnerAgent, ServiceClient, ServiceError
+from kgsched.runner.executor import Executor
+from kgsched.runner.storage import ProductServer, ProductStore
+
+RUNNER_KINDS = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner, KS.Runner}
+
+
+def runner_description(path: Path, runner: str | None) -> tuple[URIRef, Graph]:
+    """The one runner the config describes (or the one named), with its description only."""
+    graph = parse_rdf(path.read_bytes(), source=path.name)
+    runners = sorted({s for kind in RUNNER_KINDS for s in graph.subjects(RDF.type, kind)})
+    if runner is not None:
+        chosen = URIRef(runner)
+        if chosen not in runners:
+            raise click.UsageError(f"{path} does not describe runner {runner}")
+    elif len(runners) == 1:
+        chosen = runners[0]
+    else:
+        raise click.UsageError(f"{path} describes {len(runners)} runners; say which with --runner")
+    description = Graph()
+    bind_prefixes(description)
+    for triple in describe_closure(graph, [chosen]):
+        description.add(triple)
+    return chosen, description
+
+
+def join(client: ServiceClient, config: Path | None, runner: str | None) -> tuple[ServiceClient, str]:
+    """Register the description (when the token may) and return a client holding the runner's token."""
+    me = client.whoami()
+    if config is None:
+        if not me.get("runner_kinds"):
+            raise click.UsageError("this token is not a runner's; give --config with the runner's description")
+        return client, me["agent"]
+    iri, description = runner_description(config, runner)
+    turtle = description.serialize(format="turtle").encode()
+    if me["agent"] == str(iri):
+        try:
+            client.register(turtle)
+        except ServiceError as exc:
+            if exc.status != 403:
+                raise
+            logging.getLogger("kgsched.runner").info("description managed by its registrant; not updated")
+        return client, str(iri)
+    owner = description.value(iri, KS.ownedBy)
+    client.register(turtle, as_registrant=str(owner) if me.get("admin") and owner is not None else None)
+    label = str(description.value(iri, RDFS.label) or iri)
+    token = client.issue_token(str(iri), f"runner agent for {label}")
+    return ServiceClient(client.base_url, token, client.timeout), str(iri)
+
+
+@main.command("runner")
+@click.option("--server", required=True, envvar="KGSCHED_SERVER", help="The kgsched service's base URL.")
+@click.option("--token", required=True, envvar="KGSCHED_TOKEN",
+              help="The runner's token, or its owner's (then the agent registers itself and gets one).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Turtle describing this runner (registered or updated on start).")
+@click.option("--runner", "runner_iri", default=None, help="Which runner of --config, if it describes several.")
+@click.option("--storage", "storage_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("./kgsched-products"), show_default=True,
+              help="Where products are kept (content-addressed; runners of a site may share it).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Datasets' relative ks:location is resolved here.")
+@click.option("--workflow-path", multiple=True, help="Directories added to the Python path of workflows.")
+@click.option("--listen", default="127.0.0.1:0", show_default=True,
+              help="host:port where products are served to other runners (port 0: any free one).")
+@click.option("--once", is_flag=True, help="Run one job and exit (anonymous job-token runners).")
+@click.option("--max-idle", type=float, default=None, help="With --once: leave after waiting this long (s).")
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between claims when idle.")
+@click.option("--job-timeout", type=float, default=None, help="Kill a job running longer than this (s).")
+@click.option("--grace", type=float, default=30.0, show_default=True, help="On SIGTERM, seconds to finish the job.")
+@click.option("-v", "--verbose", is_flag=True)
+def runner_command(server: str, token: str, config: Path | None, runner_iri: str | None, storage_dir: Path,
+                   data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
+                   poll: float, job_timeout: float | None, grace: float, verbose: bool) -> None:
+    """Join the federation: register, then claim, execute and report jobs until stopped."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s runner %(levelname)s %(message)s", stream=sys.stderr)
+    host, _, port = listen.rpartition(":")
+    client, iri = join(ServiceClient(server, token), config, runner_iri)
+    store = ProductStore(storage_dir)
+    product_server = ProductServer(store, host or "127.0.0.1", int(port or 0)).start()
+    executor = Executor(store, data_dir.resolve(), [str(Path(p).resolve()) for p in workflow_path],
+                        timeout_seconds=job_timeout)
+    agent = RunnerAgent(client, executor, product_server, once=once, poll_seconds=poll, grace_seconds=grace,
+                        max_idle_seconds=max_idle)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logging.getLogger("kgsched.runner").info("signal %d: finishing the job in hand, claiming no more", signum)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logging.getLogger("kgsched.runner").info("%s ready; serving products at %s", iri, product_server.base_url)
+    try:
+        code = agent.run()
+    finally:
+        product_server.stop()
+    sys.exit(code)

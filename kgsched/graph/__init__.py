@@ -1,0 +1,1 @@
+"""The graph layer: stores, bound values, updates, the packaged queries, RDF parsing, the query guard."""

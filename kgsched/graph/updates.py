@@ -1,0 +1,34 @@
+"""SPARQL updates built from exact triples, never from pasted text.
+
+Every write of the job queue, the provenance recorder and the token store is ``DELETE DATA`` and/or
+``INSERT DATA`` of triples the caller holds as rdflib terms; rdflib's serialiser escapes literals and
+``check_iri`` guards graph names, so no user string can change the update's meaning. A delete and an
+insert sent together form one request, which the stores apply atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rdflib import URIRef
+from rdflib.term import Node
+
+from kgsched.graph.binding import check_iri
+
+Triples = Iterable[tuple[Node, Node, Node]]
+
+
+def _block(verb: str, graphs: Mapping[URIRef, Triples]) -> str:
+    parts = []
+    for graph_iri, triples in graphs.items():
+        lines = [f"{s.n3()} {p.n3()} {o.n3()} ." for s, p, o in triples]
+        if lines:
+            parts.append(f"GRAPH <{check_iri(graph_iri)}> {{\n" + "\n".join(lines) + "\n}")
+    return f"{verb} DATA {{\n" + "\n".join(parts) + "\n}" if parts else ""
+
+
+def data_update(insert: Mapping[URIRef, Triples] | None = None,
+                delete: Mapping[URIRef, Triples] | None = None) -> str:
+    """One update request: DELETE DATA (if any) then INSERT DATA (if any); "" when both are empty."""
+    operations = [_block("DELETE", delete or {}), _block("INSERT", insert or {})]
+    return " ;\n".join(op for op in operations if op)

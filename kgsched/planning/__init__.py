@@ -1,0 +1,1 @@
+"""Requests to plans: content-addressed expressions, the planner's facts, cost model and decisions."""

@@ -1,0 +1,94 @@
+"""``/jobs``: runners claim jobs under a lease, send heartbeats and report results.
+
+The protocol (who holds a job, fencing, idempotent reports) is kgsched.jobs.queue's, argued in
+docs/claim-protocol.md. Here: the caller must be a registered runner with its own token (an
+anonymous job-token runner with a one-job token); a runner acts only on jobs it claimed.
+
+``POST /jobs/claim`` → 200 with the job (claim token, lease, workflow, arguments), 204 when nothing
+is claimable, 503 when every bid collided (retry). ``POST /jobs/<id>/heartbeat`` and
+``/jobs/<id>/result`` carry the claim token; a lease that ran out is 409, another runner's job 403.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from kgsched.clock import iso
+from kgsched.errors import InvalidRequest
+from kgsched.graph.binding import check_iri
+from kgsched.jobs.queue import job_iri
+from kgsched.namespaces import KS
+from kgsched.provenance.recording import ResultReport
+from kgsched.registry.tokens import Identity
+from kgsched.service.auth import require_identity
+from kgsched.service.errors import Forbidden
+from kgsched.service.identity import json_object, runner_kinds
+from kgsched.service.state import current
+
+bp = Blueprint("jobs", __name__)
+
+
+def require_runner() -> Identity:
+    identity = require_identity(allow_one_job=True)
+    if identity.admin:
+        raise Forbidden("the administrator token is not a runner's; use the runner's own token")
+    kinds = runner_kinds(identity.agent)
+    if not kinds:
+        raise Forbidden(f"{identity.agent} is not a registered runner")
+    if KS.AnonymousJobTokenRunner in kinds and not identity.one_job:
+        raise Forbidden("an anonymous job-token runner claims only with a one-job token")
+    return identity
+
+
+@bp.post("/jobs/claim")
+def claim() -> Response:
+    identity = require_runner()
+    grant = current().queue.claim(identity.agent, identity.token, identity.one_job)
+    if grant is None:
+        return Response(status=204)
+    body = grant.to_json()
+    job = body["job"]
+    body.update(url=url_for(".describe", job_id=job), heartbeat_url=url_for(".heartbeat", job_id=job),
+                result_url=url_for(".result", job_id=job))
+    return jsonify(body)
+
+
+@bp.post("/jobs/<job_id>/heartbeat")
+def heartbeat(job_id: str) -> Response:
+    job = job_iri(job_id)
+    identity = require_runner()
+    payload = json_object({"claim_token", "progress"})
+    progress = payload.get("progress")
+    if progress is not None and (isinstance(progress, bool) or not isinstance(progress, int | float)
+                                 or not math.isfinite(progress)):
+        raise InvalidRequest("progress must be a number between 0 and 1")
+    until = current().queue.heartbeat(job, identity.agent, payload.get("claim_token", ""), token=identity.token,
+                                      one_job=identity.one_job, progress=progress)
+    return jsonify({"job": job_id, "lease_until": iso(until)})
+
+
+@bp.post("/jobs/<job_id>/result")
+def result(job_id: str) -> Response:
+    job = job_iri(job_id)
+    identity = require_runner()
+    payload = json_object(set(ResultReport.FIELDS))
+    report = ResultReport.from_json(payload)
+    receipt = current().queue.report(job, identity.agent, payload.get("claim_token", ""), report,
+                                     token=identity.token, one_job=identity.one_job)
+    return jsonify(receipt.to_json())
+
+
+@bp.get("/jobs/<job_id>")
+def describe(job_id: str) -> Response:
+    return jsonify(current().queue.describe(job_iri(job_id)))
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    state = request.args.get("state")
+    runner = request.args.get("runner")
+    jobs: list[dict[str, Any]] = current().queue.list(state, check_iri(runner) if runner else None)  # type: ignore[arg-type]
+    return jsonify({"jobs": jobs, "count": len(jobs)})

@@ -1,0 +1,1 @@
+"""Import of WfCommons workflow instances (WfFormat) as expressions, executions and products."""
