@@ -44,6 +44,7 @@ from kgsched.registry.registration import registrant_graph  # noqa: E402
 from kgsched.resources import ontology_graph  # noqa: E402
 
 B = "https://bench.example/"
+OWNER = B + "person/owner"
 RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 PROV = "http://www.w3.org/ns/prov#"
@@ -98,9 +99,24 @@ class Federation:
     def workflow(self, i: int) -> str:
         return f"{B}workflow/{i}"
 
+    def verifier_ntriples(self) -> str:
+        """The verifier's own graph: one verification per workflow, pinned to it (docs/authority.md)."""
+        verifier = B + "person/verifier"
+        lines = [f"{iri(str(registrant_graph(URIRef(verifier))))} {ks('registeredBy')} {iri(verifier)} ."]
+        for i in range(self.n_workflows):
+            wf, verification = self.workflow(i), f"{self.workflow(i)}/verification"
+            lines += [f"{iri(verification)} {RDF_TYPE} {ks('WorkflowVerification')} .",
+                      f"{iri(verification)} {ks('verifiedWorkflow')} {iri(wf)} .",
+                      f'{iri(verification)} {ks("verifiedVersion")} "1.0" .',
+                      f"{iri(verification)} {ks('verifiedImplementationKind')} {ks('PythonCallable')} .",
+                      f'{iri(verification)} {ks("verifiedImplementation")} "bench:workflow_{i}" .']
+        return "\n".join(lines) + "\n"
+
     def registry_ntriples(self) -> str:
+        """The runners' owner's graph: it registered the sites, runners, datasets and workflows."""
         lines = []
         add = lines.append
+        add(f"{iri(str(registrant_graph(URIRef(OWNER))))} {ks('registeredBy')} {iri(OWNER)} .")
         add(f"{iri(B + 'person/verifier')} {RDF_TYPE} <http://xmlns.com/foaf/0.1/Person> .")
         add(f"{iri(B + 'person/owner')} {RDF_TYPE} <http://xmlns.com/foaf/0.1/Person> .")
         for site in self.sites:
@@ -139,7 +155,7 @@ class Federation:
             add(f"{iri(wf)} {RDF_TYPE} {ks('Workflow')} .")
             add(f'{iri(wf)} {ks("version")} "1.0" .')
             add(f"{iri(wf)} {ks('implementationKind')} {ks('PythonCallable')} .")
-            add(f"{iri(wf)} {ks('verifiedBy')} {iri(B + 'person/verifier')} .")
+            add(f'{iri(wf)} {ks("implementation")} "bench:workflow_{i}" .')
             add(f"{iri(wf)} {ks('estimatedDurationSeconds')} {decimal(10 + i)} .")
             params = [("a", "DatasetValue"), ("p", "integer")] if i < 5 else [("a", "DatasetValue"),
                                                                                 ("b", "DatasetValue")]
@@ -245,9 +261,16 @@ class Federation:
         return facts
 
 
+def load_registry(store: Store, federation: Federation) -> None:
+    """The owner's graph and the verifier's graph, each where docs/authority.md says it counts."""
+    store.bulk_load(federation.registry_ntriples(), registrant_graph(URIRef(OWNER)), "application/n-triples")
+    store.bulk_load(federation.verifier_ntriples(), registrant_graph(URIRef(B + "person/verifier")),
+                    "application/n-triples")
+
+
 def load(store: Store, federation: Federation, provenance: str) -> None:
     store.bulk_load(ontology_graph().serialize(format="nt"), ONTOLOGY_GRAPH, "application/n-triples")
-    store.bulk_load(federation.registry_ntriples(), registrant_graph(URIRef(B + "admin")), "application/n-triples")
+    load_registry(store, federation)
     store.bulk_load(provenance, PROVENANCE_GRAPH, "application/n-triples")
 
 
@@ -287,8 +310,7 @@ def main() -> None:
     federation = Federation(args.scale)
     t = time.perf_counter()
     oxigraph = EmbeddedStore(None)
-    oxigraph.bulk_load(federation.registry_ntriples(), registrant_graph(URIRef(B + "admin")),
-                       "application/n-triples")
+    load_registry(oxigraph, federation)
     oxigraph.bulk_load(ontology_graph().serialize(format="nt"), ONTOLOGY_GRAPH, "application/n-triples")
     request = federation.request()
     dag = build_dag(oxigraph, request)

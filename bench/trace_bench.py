@@ -112,8 +112,6 @@ def build_run(names: list[str], copies: bool, wan_bandwidth: float) -> tuple[Run
         (COLLECT, KS.implementation, Literal("true")), (COLLECT, KS.author, conversions[0].agent),
         (COLLECT, KS.estimatedDurationSeconds, Literal("1.0", datatype=XSD.decimal)),
     ]
-    for conversion in conversions:
-        triples.append((COLLECT, KS.verifiedBy, conversion.agent))
     for name, parameter in params.items():
         node = URIRef(f"{COLLECT}/param/{name}")
         triples += [(COLLECT, KS.parameter, node), (node, KS.name, Literal(name)),
@@ -123,8 +121,18 @@ def build_run(names: list[str], copies: bool, wan_bandwidth: float) -> tuple[Run
 
 def load_federation(store: Store, run: Run) -> None:
     store.bulk_load(ontology_graph().serialize(format="nt"), ONTOLOGY_GRAPH, "application/n-triples")
-    registry = [t for c in run.conversions for t in c.registry] + run.collector
-    store.bulk_load(ntriples(registry), registrant_graph(ADMIN), "text/turtle")
+    # Each trace's agent registers what its trace describes and verifies its workflows and the
+    # collector, in its own graph (docs/authority.md); the administrator registers the collector.
+    for c in run.conversions:
+        graph = registrant_graph(c.agent)
+        verification = URIRef(f"{c.agent}/verification/collect")
+        own = [(graph, KS.registeredBy, c.agent), (verification, RDF.type, KS.WorkflowVerification),
+               (verification, KS.verifiedWorkflow, COLLECT), (verification, KS.verifiedVersion, Literal("1")),
+               (verification, KS.verifiedImplementationKind, KS.CommandLine),
+               (verification, KS.verifiedImplementation, Literal("true"))]
+        store.bulk_load(ntriples([*c.registry, *c.agent_own, *own]), graph, "text/turtle")
+    admin_graph = registrant_graph(ADMIN)
+    store.bulk_load(ntriples([*run.collector, (admin_graph, KS.registeredBy, ADMIN)]), admin_graph, "text/turtle")
     store.bulk_load(ntriples(t for c in run.conversions for t in c.plans), PLANS_GRAPH, "text/turtle")
 
 

@@ -46,6 +46,13 @@ class OwnershipConflict(KgschedError):
     error = "not owner"
 
 
+class NotEntitled(KgschedError):
+    """A registration states something its registrant is not entitled to state (docs/authority.md)."""
+
+    status_code = 403
+    error = "not entitled"
+
+
 class NotFound(KgschedError):
     status_code = 404
     error = "not found"

@@ -11,6 +11,7 @@ from rdflib import URIRef
 
 from kgsched.cli import main
 from kgsched.dev.oxigraph_server import OxigraphServer
+from kgsched.dev.parties import party_registrations
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
 from kgsched.registry.registration import Registry, load_ontology
 
@@ -67,9 +68,16 @@ def store(request: pytest.FixtureRequest) -> Store:
     return request.getfixturevalue(f"{request.param}_store")
 
 
+def register_examples(store: Store) -> None:
+    """The example federation, each part registered by the party entitled to state it."""
+    registry = Registry(store)
+    for party, turtle in party_registrations(example_documents(), ADMIN):
+        registry.register([(str(party), turtle)], party)
+
+
 @pytest.fixture
 def federation(store: Store) -> Store:
-    """A store with the ontology and the example federation registered (as ADMIN)."""
+    """A store with the ontology and the example federation registered (each part by its party)."""
     load_ontology(store)
-    Registry(store).register(example_documents(), ADMIN)
+    register_examples(store)
     return store

@@ -20,10 +20,10 @@ from typing import Any
 
 from rdflib import URIRef
 
-from conftest import ADMIN, ROOT, example_documents
+from conftest import ADMIN, ROOT, register_examples
 from kgsched.dev.oxigraph_server import free_port
 from kgsched.graph.store import EmbeddedStore, Store
-from kgsched.registry.registration import Registry, load_ontology
+from kgsched.registry.registration import load_ontology
 
 FED = "https://example.org/fed/"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -43,10 +43,10 @@ KGSCHED = str(Path(sys.executable).parent / "kgsched")
 
 @functools.cache
 def federation_dump() -> tuple[tuple[str, str], ...]:
-    """(graph, N-Triples) of the ontology and the examples registered by ADMIN, built once."""
+    """(graph, N-Triples) of the ontology and the examples registered by their parties, built once."""
     store = EmbeddedStore(None)
     load_ontology(store)
-    Registry(store).register(example_documents(), ADMIN)
+    register_examples(store)
     return tuple((str(g), store.graph(g).serialize(format="nt")) for g in store.named_graphs())
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rdflib import Literal, URIRef
 
-from conftest import EXAMPLES, MALLORY, example_documents
-from kgsched.errors import InvalidRequest, KgschedError, OwnershipConflict, ShapeViolation, SyntaxProblem
+from conftest import ADMIN, EXAMPLES, MALLORY, example_documents
+from kgsched.errors import InvalidRequest, KgschedError, NotEntitled, OwnershipConflict, ShapeViolation, SyntaxProblem
 from kgsched.graph.store import Store
 from kgsched.namespaces import KS
 from kgsched.registry.registration import Registry, registrant_graph
@@ -65,10 +65,14 @@ def test_shape_violation_carries_report(federation: Store) -> None:
 RUNNER = """
 @prefix ks: <https://w3id.org/kgsched#> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+%s
 <https://example.org/m/runner> a ks:JobRunner ; rdfs:label "m" ;
-    ks:ownedBy <https://example.org/fed/person/alice> ; ks:atSite <https://example.org/fed/site/paris> ;
-    ks:cores %d ; ks:memoryBytes 1000 ; ks:supports ks:PythonCallable ; ks:serves ks:Anyone .
+    ks:ownedBy <https://example.org/fed/person/mallory> ; ks:atSite <https://example.org/fed/site/paris> ;
+    ks:cores %%d ; ks:memoryBytes 1000 ; ks:supports ks:PythonCallable ; ks:serves ks:Anyone .
 """
+MALLORY_SELF = '<https://example.org/fed/person/mallory> a foaf:Person ; foaf:name "Mallory" .'
+RUNNER = RUNNER % MALLORY_SELF
 
 
 def test_reregistration_replaces_the_description(federation: Store) -> None:
@@ -94,7 +98,7 @@ def test_someone_else_cannot_take_over_a_resource(federation: Store) -> None:
     registry.register([("r", RUNNER % 4)], MALLORY)
     before = federation.quad_count()
     with pytest.raises(OwnershipConflict):
-        registry.register([("r", RUNNER % 8)], URIRef("https://example.org/fed/person/trudy"))
+        registry.register([("r", (RUNNER % 8).replace(MALLORY_SELF, ""))], URIRef("https://example.org/fed/person/trudy"))
     assert federation.quad_count() == before
 
 
@@ -126,15 +130,28 @@ def test_hostile_literals_are_stored_verbatim(federation: Store) -> None:
     assert int(federation.select(RUNNER_COUNT)[0]["n"]) == 6
 
 
-def test_examples_are_valid_one_registrant_per_file_in_dependency_order(store: Store) -> None:
-    """Each example file can be registered by its own registrant once what it refers to exists."""
+def test_examples_register_part_by_party_in_dependency_order(store: Store) -> None:
+    """Each part of the examples is registered by the party entitled to state it, once what it refers to
+    exists; one registrant registering everyone's runners is refused (their owners did not)."""
+    from kgsched.dev.parties import party_registrations
     from kgsched.registry.registration import load_ontology
 
     load_ontology(store)
     registry = Registry(store)
-    for i, name in enumerate(["people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl", "runners.ttl"]):
-        registry.register([(name, (EXAMPLES / name).read_bytes())], URIRef(f"https://example.org/reg/{i}"))
+    parties = party_registrations(example_documents(), ADMIN)
+    admin_part = [party for party, _ in parties].index(ADMIN)
+    for party, turtle in parties[: admin_part + 1]:
+        registry.register([(str(party), turtle)], party)
+    before = store.quad_count()
+    with pytest.raises(NotEntitled, match="ks:ownedBy"):
+        registry.register([("runners.ttl", (EXAMPLES / "runners.ttl").read_bytes())], URIRef("https://example.org/reg/x"))
+    assert store.quad_count() == before
+    for party, turtle in parties[admin_part + 1:]:
+        registry.register([(str(party), turtle)], party)
     assert int(store.select(RUNNER_COUNT)[0]["n"]) == 5
+    registrants = {party for party, _ in parties}
+    assert {URIRef("https://example.org/fed/org/unige"), URIRef("https://example.org/fed/person/carol"),
+            ADMIN} <= registrants
 
 
 def test_runner_referring_to_unregistered_site_is_rejected(store: Store) -> None:
@@ -154,4 +171,4 @@ def test_empty_input_rejected(federation: Store) -> None:
 
 
 def test_example_documents_parse() -> None:
-    assert len(example_documents()) == 5
+    assert len(example_documents()) == 6

@@ -23,6 +23,7 @@ from typing import Any
 from rdflib import URIRef
 
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.parties import party_registrations
 from kgsched.graph import queries
 from kgsched.graph.binding import bind
 from kgsched.runner.agent import ServiceClient, ServiceError
@@ -30,7 +31,7 @@ from kgsched.runner.agent import ServiceClient, ServiceError
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FED = "https://example.org/fed/"
 ADMIN_REGISTRANT = FED + "admin"
-BASE_FILES = ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl")
+BASE_FILES = ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl", "verifications.ttl")
 #: The three runners the demo starts, at two sites: Geneva (two) and Paris (one).
 DEMO_RUNNERS = ("geneva-batch", "alice-laptop", "paris-cluster")
 
@@ -143,9 +144,12 @@ class Federation:
 
     # -- the REST calls the demo makes -----------------------------------------------------------
     def register_base(self) -> list[dict[str, Any]]:
-        """People, sites, datasets and workflows, registered by the federation's administrator."""
-        return [self.admin.register((self.examples / name).read_bytes(), as_registrant=ADMIN_REGISTRANT)
-                for name in BASE_FILES]
+        """People, sites, datasets, workflows and verifications, each registered as the party entitled to
+        state it (the administrator acting for each, as each would with its own token): people describe
+        themselves, the administrator the sites, datasets and workflows, Carol her verifications."""
+        documents = [(name, (self.examples / name).read_bytes()) for name in BASE_FILES]
+        return [self.admin.register(turtle, as_registrant=str(party))
+                for party, turtle in party_registrations(documents)]
 
     def token_for(self, agent: str) -> str:
         return self.admin.issue_token(agent, "demo")

@@ -464,7 +464,8 @@ class JobQueue:
                 now = self.clock()
                 if context is None:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
-                graph, execution, product = execution_graph(context, report)  # a bad report fails here
+                believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
+                graph, execution, product = execution_graph(context, believed)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
                 if verdict.action == "already":
                     return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
@@ -475,7 +476,7 @@ class JobQueue:
                     mark = self.mark_report(claim.iri, digest, outcome)
                     verdict, record = self.check_report(job, claim.iri, digest, outcome)
                     if verdict.action == "accept":
-                        self.record_result(record, claim, verdict, graph, context, report)
+                        self.record_result(record, claim, verdict, graph, context, believed)
                         return Receipt(job, verdict.next_state or record.stored_state, execution, product,
                                        verdict.reason)
                     if verdict.action == "already":

@@ -21,7 +21,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -127,6 +127,20 @@ class ResultReport:
         if self.started_at is not None:
             data["started_at"] = iso(self.started_at)
         return data
+
+    def bounded_by(self, claimed_at: dt.datetime, now: dt.datetime) -> ResultReport:
+        """The report as the service believes it: the execution happened between the claim and now, so its
+        duration (what compute credit and statistics use) is at most what the service observed, and it
+        started no earlier than the claim. A runner's clock or word cannot stretch either."""
+        observed = max(0.0, (now - claimed_at).total_seconds())
+        duration = min(self.duration_seconds, observed)
+        started = self.started_at
+        if started is not None:
+            latest = now - dt.timedelta(seconds=duration)
+            started = min(max(started, claimed_at), latest)
+        if duration == self.duration_seconds and started == self.started_at:
+            return self
+        return replace(self, duration_seconds=duration, started_at=started)
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON: equal reports have equal digests (idempotent re-reporting)."""
@@ -269,6 +283,9 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
     if report.outcome_iri in COMPLETING:
         assert report.checksum is not None and report.location is not None and report.size_bytes is not None
         storage = report.storage or (context.runner_storage[0] if context.runner_storage else None)
+        if report.storage is not None and report.storage not in context.runner_storage:
+            raise InvalidRequest(f"storage {report.storage} is not one this runner declares (ks:usesStorage); a runner "
+                                 "stores products only where its registration says")
         if storage is None:
             raise InvalidRequest("the runner declares no ks:usesStorage; say in 'storage' which registered "
                                  "ks:Storage holds the product")

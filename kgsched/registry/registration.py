@@ -19,13 +19,14 @@ from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
 from kgsched import resources
-from kgsched.errors import InvalidRequest, OwnershipConflict, ShapeViolation
+from kgsched.errors import InvalidRequest, NotEntitled, OwnershipConflict, ShapeViolation
+from kgsched.graph import queries
+from kgsched.graph.binding import check_iri
 from kgsched.graph.rdfio import parse_rdf
-from kgsched.graph.store import Store
-from kgsched.namespaces import KS, KSG, KSS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BASE, bind_prefixes
-
-#: Namespaces no registrant may describe: the vocabulary, the shapes and the store's own graphs.
-RESERVED_NAMESPACES = (str(KS), str(KSS), str(KSG))
+from kgsched.graph.store import Store, insert_data
+from kgsched.namespaces import KS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BASE, bind_prefixes
+from kgsched.registry import authority
+from kgsched.registry.tokens import TOKENS_GRAPH
 
 
 def registrant_graph(registrant: URIRef) -> URIRef:
@@ -171,10 +172,13 @@ def describe_closure(graph: Graph, roots: Iterable[Node]) -> set[tuple[Node, Nod
 
 
 class Registry:
-    """Registers RDF descriptions into a store, on behalf of registrants."""
+    """Registers RDF descriptions into a store, on behalf of registrants.
 
-    def __init__(self, store: Store) -> None:
+    ``protected_agents`` (the administrator) are identities no registrant may describe."""
+
+    def __init__(self, store: Store, protected_agents: Iterable[URIRef] = ()) -> None:
         self.store = store
+        self.protected_agents = frozenset(protected_agents)
 
     # -- checking ----------------------------------------------------------------------------------
     def parse(self, documents: Iterable[tuple[str, str | bytes]], fmt: str = "turtle") -> Graph:
@@ -191,9 +195,6 @@ class Registry:
     def named_subjects(self, data: Graph) -> list[URIRef]:
         """The IRIs the input describes; every blank node must hang off one of them."""
         subjects = sorted({s for s in data.subjects() if isinstance(s, URIRef)})
-        for subject in subjects:
-            if str(subject).startswith(RESERVED_NAMESPACES):
-                raise OwnershipConflict(f"{subject} is in a namespace kgsched reserves; describe your own IRIs")
         covered = {s for s, _, _ in describe_closure(data, subjects)}
         orphans = {s for s in data.subjects() if isinstance(s, BNode)} - covered
         if orphans:
@@ -219,8 +220,29 @@ class Registry:
             context.add((row["x"], RDF.type, row["type"]))
         return context
 
+    def check_identities(self, registrant: URIRef, subjects: list[URIRef]) -> None:
+        """Refuse describing another agent's identity: the administrator, a registrant, a token holder."""
+        others = [s for s in subjects if s != registrant]
+        if not others:
+            return
+        rows = queries.select(self.store, "agent-identities", {"s": others})
+        authority.identity_conflicts(others, registrant, [r["s"] for r in rows] + list(self.protected_agents))
+
+    def check_owners(self, registrant: URIRef, data: Graph) -> None:
+        """A runner's ks:ownedBy names the registrant, or an owner that authorises it in its own graph."""
+        for runner, owner in sorted(data.subject_objects(KS.ownedBy)):
+            if owner == registrant or not isinstance(owner, URIRef):
+                continue
+            if not queries.ask(self.store, "owner-authorizes", [{"owner": owner, "registrant": registrant}]):
+                raise NotEntitled(
+                    f"{runner} is ks:ownedBy {owner}, but {registrant} is registering it: a runner is registered by "
+                    f"its owner, or by an agent the owner names with ks:authorizes in its own graph "
+                    "(docs/authority.md)", extra={"resource": str(runner), "owner": str(owner)})
+
     def check_ownership(self, registrant: URIRef, subjects: list[URIRef]) -> None:
-        """Refuse subjects that any other graph (another registrant, provenance, ontology) describes."""
+        """Refuse subjects that any other graph (another registrant, provenance, ontology) describes. A
+        registrant may always describe itself (a directory may describe it too)."""
+        subjects = [s for s in subjects if s != registrant]
         if not subjects:
             return
         own = registrant_graph(registrant)
@@ -242,7 +264,9 @@ class Registry:
         """Everything registration checks, without writing: returns the registrant's graph as it
         would become, and the resources named."""
         data = self.parse(documents, fmt=fmt)
+        authority.check_statements(data, registrant)
         subjects = self.named_subjects(data)
+        self.check_identities(registrant, subjects)
         self.check_ownership(registrant, subjects)
         current = self.store.graph(registrant_graph(registrant))
         new_graph = Graph()
@@ -254,6 +278,7 @@ class Registry:
         for triple in data:
             new_graph.add(triple)
         validate_graph(new_graph, self.context_for(new_graph)).raise_if_violated()
+        self.check_owners(registrant, data)
         return new_graph, subjects
 
     # -- writing -----------------------------------------------------------------------------------
@@ -266,7 +291,7 @@ class Registry:
             new_graph, subjects = self.check(documents, registrant, fmt=fmt)
             graph_iri = registrant_graph(registrant)
             new_graph.add((graph_iri, KS.registeredBy, registrant))
-            self.store.replace_graph(graph_iri, new_graph)
+            self.store.update(_replace_and_revoke(graph_iri, new_graph))
         return RegistrationResult(registrant, graph_iri, subjects, len(new_graph))
 
     def registered(self, registrant: URIRef) -> Graph:
@@ -279,8 +304,23 @@ class Registry:
         graph_iri = registrant_graph(registrant)
         with self.store.write_lock:
             count = len(self.store.graph(graph_iri))
-            self.store.update(f"DROP SILENT GRAPH <{graph_iri}>")
+            self.store.update(_replace_and_revoke(graph_iri, Graph()))
         return count
+
+
+def _replace_and_revoke(graph_iri: URIRef, data: Graph) -> str:
+    """One update: the registrant's graph becomes ``data`` (dropped when empty), and every runner token
+    issued under that graph for a resource it no longer describes is deleted — a runner removed from its
+    registration loses its tokens at once, and a re-used IRI never inherits them."""
+    graph_iri = check_iri(graph_iri)
+    update = f"DROP SILENT GRAPH <{graph_iri}> ;\n"
+    if len(data):
+        update += insert_data(graph_iri, data) + " ;\n"
+    return update + (
+        f"DELETE {{ GRAPH <{TOKENS_GRAPH}> {{ ?token ?p ?o }} }}\n"
+        f"WHERE {{ GRAPH <{TOKENS_GRAPH}> {{ ?token <{KS.issuedUnder}> <{graph_iri}> ; <{KS.tokenFor}> ?runner ;"
+        f" ?p ?o }}\n  FILTER NOT EXISTS {{ GRAPH <{graph_iri}> {{ ?runner ?q ?v }} }} }}"
+    )
 
 
 def load_ontology(store: Store) -> int:

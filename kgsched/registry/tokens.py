@@ -52,10 +52,17 @@ class Identity:
     token: URIRef | None = None
     admin: bool = False
     one_job: bool = False
+    #: The registrant graph a runner token was issued under (None: the agent's own token). A runner
+    #: token acts only as that runner: it claims and reports jobs, it registers nothing.
+    issued_under: URIRef | None = None
+
+    @property
+    def runner_token(self) -> bool:
+        return self.issued_under is not None
 
     def to_json(self) -> dict[str, object]:
         return {"agent": str(self.agent), "token": None if self.token is None else str(self.token),
-                "admin": self.admin, "one_job": self.one_job}
+                "admin": self.admin, "one_job": self.one_job, "runner_token": self.runner_token}
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,12 @@ class TokenStore:
             return None
         row = rows[0]
         one_job = bool(row.get("oneJob") is not None and row["oneJob"].toPython() is True)
-        return Identity(row["agent"], row["token"], admin=False, one_job=one_job)
+        return Identity(row["agent"], row["token"], admin=False, one_job=one_job, issued_under=row.get("under"))
 
     def issue(self, agent: URIRef, issued_by: URIRef, *, one_job: bool = False,
-              label: str | None = None) -> IssuedToken:
-        """Mint a token; the secret is returned once and never stored."""
+              label: str | None = None, issued_under: URIRef | None = None) -> IssuedToken:
+        """Mint a token; the secret is returned once and never stored. ``issued_under`` makes it a runner
+        token, valid while that registrant graph describes the runner."""
         secret = new_secret()
         iri = URIRef(KSID[f"token/{uuid.uuid4().hex}"])
         graph = Graph()
@@ -121,6 +129,8 @@ class TokenStore:
         graph.add((iri, DCTERMS.created, dt_literal(utcnow())))
         if one_job:
             graph.add((iri, KS.oneJob, Literal(True)))
+        if issued_under is not None:
+            graph.add((iri, KS.issuedUnder, issued_under))
         if label:
             graph.add((iri, RDFS.label, Literal(label[:200])))
         self.store.add_to_graph(TOKENS_GRAPH, graph)

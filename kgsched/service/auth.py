@@ -1,7 +1,7 @@
 """Who is calling: the bearer token of the request, checked against the token store.
 
 ``require_identity()`` answers 401 without a valid token; the caller then decides what the identity
-may do (403). One-job tokens are refused everywhere but the job routes.
+may do (403). One-job and runner tokens are refused everywhere but the job routes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def optional_identity() -> Identity | None:
     return g.identity
 
 
-def require_identity(*, allow_one_job: bool = False) -> Identity:
+def require_identity(*, allow_one_job: bool = False, allow_runner: bool = False) -> Identity:
+    """The caller's identity (401 without one). One-job and runner tokens act only as their runner: they
+    are refused (403) everywhere but the job routes and /whoami."""
     identity = optional_identity()
     if identity is None:
         if bearer_token() is None:
@@ -36,6 +38,9 @@ def require_identity(*, allow_one_job: bool = False) -> Identity:
         raise Unauthorized("the bearer token is not valid (unknown or revoked)")
     if identity.one_job and not allow_one_job:
         raise Forbidden("a one-job token may only claim, heartbeat and report its job")
+    if identity.runner_token and not allow_runner:
+        raise Forbidden("a runner's token acts only as that runner (claims, heartbeats, results); use its "
+                        "owner's token for this")
     return identity
 
 

@@ -1,23 +1,24 @@
 """``/tokens`` and ``/whoami``: issuing, listing and revoking bearer tokens.
 
 The administrator (token from configuration) issues tokens for any agent. Any other agent may issue
-tokens for itself and for the runners it registered — a runner owner hands its runners their
-tokens without the administrator. A token for an anonymous job-token runner is always a one-job token.
+tokens for itself and for the runners it owns (docs/authority.md: ks:ownedBy counts when the owner
+registered the runner or authorised its registrant) — a runner owner hands its runners their tokens
+without the administrator. A token for a runner is a *runner token*, pinned to the registrant graph
+that describes the runner: it acts only as that runner (claims and reports jobs) and stops working
+when the runner is removed. A token for an anonymous job-token runner is always a one-job token.
 The secret is in the 201 answer only; the graph keeps its SHA-256.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KS
-from kgsched.registry.registration import registrant_graph
 from kgsched.registry.tokens import token_iri
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
@@ -39,28 +40,16 @@ def json_object(allowed: set[str]) -> dict[str, Any]:
     return payload
 
 
-RUNNER_KINDS_TTL = 30.0  # seconds a runner's kinds are remembered (a registration rarely changes them)
-
-
 def runner_kinds(agent: Any) -> set:
-    """The runner kinds the agent is registered as (empty: not a runner). A runner's kinds are
-    remembered briefly per process (the job routes ask on every request, and they change only when the
-    runner is re-registered); "not a runner" is not, so a runner may claim as soon as it registered."""
-    cache: dict[Any, tuple[float, set]] = current_app.extensions.setdefault("kgsched.runner_kinds", {})
-    now = time.monotonic()
-    hit = cache.get(agent)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    kinds = {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
-    if kinds:
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[agent] = (now + RUNNER_KINDS_TTL, kinds)
-    return kinds
+    """The runner kinds the agent is registered as (empty: not a runner). Asked on every request, never
+    remembered: a runner that is deregistered stops being one at once."""
+    return {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
 
 
 @bp.post("/tokens")
 def issue() -> tuple[Response, int]:
+    """Tokens for the caller itself, or — runner tokens — for a runner whose believed owner is the
+    caller, pinned to the graph that describes it (the administrator may issue either for anyone)."""
     identity = require_identity()
     payload = json_object({"agent", "one_job", "label"})
     agent = check_iri(payload.get("agent", str(identity.agent)))
@@ -70,14 +59,19 @@ def issue() -> tuple[Response, int]:
         raise InvalidRequest("one_job must be true or false")
     if label is not None and not isinstance(label, str):
         raise InvalidRequest("label must be a string")
-    if not identity.admin and agent != identity.agent:
-        described = queries.ask(current().store, "registrant-describes",
-                                [{"g": registrant_graph(identity.agent), "resource": agent}])
-        if not described or not runner_kinds(agent):
-            raise Forbidden("you may issue tokens only for yourself and for runners you registered")
-    if KS.AnonymousJobTokenRunner in runner_kinds(agent):
-        one_job = True
-    issued = current().tokens.issue(agent, identity.agent, one_job=one_job, label=label)
+    registrations = queries.select(current().store, "runner-registration", [{"runner": agent}])
+    issued_under = None
+    if registrations:
+        registration = registrations[0]
+        if not identity.admin and registration["owner"] != identity.agent:
+            raise Forbidden("you may issue tokens only for yourself and for runners you own (ks:ownedBy you, "
+                            "registered by you or by an agent you authorise)")
+        issued_under = registration["g"]
+        if any(row["kind"] == KS.AnonymousJobTokenRunner for row in registrations):
+            one_job = True
+    elif not identity.admin and agent != identity.agent:
+        raise Forbidden("you may issue tokens only for yourself and for runners you own")
+    issued = current().tokens.issue(agent, identity.agent, one_job=one_job, label=label, issued_under=issued_under)
     return jsonify(issued.to_json()), 201
 
 
@@ -107,7 +101,7 @@ def revoke(token_id: str) -> Response:
 
 @bp.get("/whoami")
 def whoami() -> Response:
-    identity = require_identity(allow_one_job=True)
+    identity = require_identity(allow_one_job=True, allow_runner=True)
     body = identity.to_json()
     body["runner_kinds"] = sorted(str(k) for k in runner_kinds(identity.agent))
     return jsonify(body)

@@ -32,7 +32,7 @@ bp = Blueprint("jobs", __name__)
 
 
 def require_runner() -> Identity:
-    identity = require_identity(allow_one_job=True)
+    identity = require_identity(allow_one_job=True, allow_runner=True)
     if identity.admin:
         raise Forbidden("the administrator token is not a runner's; use the runner's own token")
     kinds = runner_kinds(identity.agent)

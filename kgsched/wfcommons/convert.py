@@ -93,6 +93,10 @@ class Conversion:
     namespace: str
     agent: URIRef
     registry: list[Triple] = field(default_factory=_Triples)  # → the registrant's graph
+    #: The trace's agent about itself (→ its own graph): its description, its verifications of the
+    #: trace's workflows, and that it authorises the registrant to register the runners it owns
+    #: (docs/authority.md: an owner or a verifier speaks in its own graph).
+    agent_own: list[Triple] = field(default_factory=_Triples)
     plans: list[Triple] = field(default_factory=_Triples)  # expressions → the plans graph
     provenance: list[Triple] = field(default_factory=_Triples)  # executions, products → provenance
     workflows: dict[str, WorkflowInfo] = field(default_factory=dict)  # category → workflow
@@ -111,11 +115,13 @@ class Conversion:
     def counts(self) -> dict[str, int]:
         return {"workflows": len(self.workflows), "expressions": len(self.expressions),
                 "executions": len(self.products), "runners": len(self.runners), "sites": len(self.sites),
-                "datasets": len(self.datasets), "triples": len(self.registry) + len(self.plans) + len(self.provenance),
+                "datasets": len(self.datasets), "triples": len(self.registry) + len(self.agent_own) + len(self.plans)
+                + len(self.provenance),
                 "product_bytes": sum(self.output_bytes.values()) if self.products else 0}
 
     def all_triples(self) -> Iterable[Triple]:
         yield from self.registry
+        yield from self.agent_own
         yield from self.plans
         yield from self.provenance
 
@@ -169,10 +175,10 @@ def convert(trace: Trace, options: ImportOptions | None = None,
 
 def _federation(c: Conversion, options: ImportOptions) -> None:
     trace, add, ns = c.trace, c.registry.add, c.namespace
-    add((c.agent, RDF.type, ORG.Organization))
+    c.agent_own.add((c.agent, RDF.type, ORG.Organization))
     who = f" (recorded by {trace.author})" if trace.author else ""
-    add((c.agent, FOAF.name, Literal(f"Contributors to the WfCommons trace {trace.name}{who}")))
-    add((c.agent, RDFS.comment, Literal(
+    c.agent_own.add((c.agent, FOAF.name, Literal(f"Contributors to the WfCommons trace {trace.name}{who}")))
+    c.agent_own.add((c.agent, RDFS.comment, Literal(
         "The trace names no authors, verifiers, data providers or machine owners; this organization stands "
         "for all of them.")))
     machines = list(trace.machines)
@@ -267,7 +273,12 @@ def _workflows(c: Conversion) -> None:
         if info.environment:
             add((iri, KS.environment, Literal(info.environment)))
         add((iri, KS.author, c.agent))
-        add((iri, KS.verifiedBy, c.agent))
+        verification = URIRef(f"{iri}/verification")
+        c.agent_own.add((verification, RDF.type, KS.WorkflowVerification))
+        c.agent_own.add((verification, KS.verifiedWorkflow, iri))
+        c.agent_own.add((verification, KS.verifiedVersion, Literal(info.version)))
+        c.agent_own.add((verification, KS.verifiedImplementationKind, KS.CommandLine))
+        c.agent_own.add((verification, KS.verifiedImplementation, Literal(tasks[0].program or category)))
         add((iri, KS.estimatedDurationSeconds, _decimal(info.estimated_duration or 0.0)))
         add((iri, KS.estimatedOutputBytes, _int(info.estimated_output_bytes or 0)))
         if cores:
@@ -376,9 +387,15 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
     into the registrant's graph, expressions into the plans graph, executions and products into the
     provenance graph, each replacing what an earlier import of the same trace said. Then rebuild the
     running execution statistics. Returns the number of triples written."""
-    registry_subjects = conversion.subjects(conversion.registry)
     graph = registrant_graph(registrant)
     registry = list(conversion.registry) + [(graph, KS.registeredBy, registrant)]
+    agent_graph = registrant_graph(conversion.agent)
+    agent_own = list(conversion.agent_own) + [(agent_graph, KS.registeredBy, conversion.agent)]
+    if registrant == conversion.agent:
+        registry, agent_own = registry + agent_own, []
+    else:
+        agent_own.append((conversion.agent, KS.authorizes, registrant))
+    registry_subjects = conversion.subjects(registry)
     with store.write_lock:
         Registry(store).check_ownership(registrant, registry_subjects)
         # Removing what an earlier import said doubles the time of a write to disk; a first import
@@ -386,6 +403,7 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
         again = store.ask("ASK { ?s ?p ?o }", [{"s": conversion.agent}])
         parts = [
             _replace(graph, registry_subjects if again else [], registry),
+            _replace(agent_graph, conversion.subjects(agent_own) if again else [], agent_own) if agent_own else "",
             _replace(PLANS_GRAPH, conversion.subjects(conversion.plans) if again else [], conversion.plans),
             _replace(PROVENANCE_GRAPH, conversion.subjects(conversion.provenance) if again else [],
                      conversion.provenance),
@@ -395,7 +413,7 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
         from kgsched.provenance import statistics
 
         statistics.rebuild(store)
-    return len(registry) + len(conversion.plans) + len(conversion.provenance)
+    return len(registry) + len(agent_own) + len(conversion.plans) + len(conversion.provenance)
 
 
 # --------------------------------------------------------------------------------------------------
