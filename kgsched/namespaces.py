@@ -18,6 +18,9 @@ PLANS_GRAPH = URIRef(KSG["plans"])
 JOBS_GRAPH = URIRef(KSG["jobs"])
 SYSTEM_GRAPH = URIRef(KSG["system"])
 REGISTRANT_GRAPH_BASE = str(KSG["registrant/"])
+#: The local operator: the command line's default registrant and the service's default administrator.
+#: No registrant may describe it (docs/authority.md).
+LOCAL_ADMIN = URIRef("urn:kgsched:agent:local-admin")
 
 PREFIXES: dict[str, Namespace] = {
     "ks": KS,
@@ -36,7 +39,7 @@ PREFIXES: dict[str, Namespace] = {
 }
 
 __all__ = [
-    "DCAT", "DCTERMS", "FOAF", "JOBS_GRAPH", "KS", "KSG", "KSID", "KSS", "ONTOLOGY_GRAPH", "ORG", "OWL",
+    "DCAT", "DCTERMS", "FOAF", "JOBS_GRAPH", "KS", "KSG", "KSID", "KSS", "LOCAL_ADMIN", "ONTOLOGY_GRAPH", "ORG", "OWL",
     "PLANS_GRAPH", "PREFIXES", "PROV", "PROVENANCE_GRAPH", "RDF", "RDFS", "REGISTRANT_GRAPH_BASE", "SH",
     "SYSTEM_GRAPH", "XSD", "bind_prefixes", "sparql_prefixes",
 ]

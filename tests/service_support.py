@@ -20,7 +20,7 @@ from typing import Any
 
 from rdflib import URIRef
 
-from conftest import ADMIN, ROOT, register_examples
+from conftest import ADMIN, ROOT, example_documents, register_examples
 from kgsched.dev.oxigraph_server import free_port
 from kgsched.graph.store import EmbeddedStore, Store
 from kgsched.registry.registration import load_ontology
@@ -158,3 +158,17 @@ def http(method: str, url: str, *, body: Any = None, headers: Mapping[str, str] 
 
 def utc(seconds: float = 0) -> dt.datetime:
     return dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+def register_examples_over_http(url: str) -> None:
+    """The example federation over HTTP, each part registered as its party (the administrator acting
+    for each with ``?as=``, as each party would with its own token)."""
+    import urllib.parse
+
+    from kgsched.dev.parties import party_registrations
+
+    for party, turtle in party_registrations(example_documents(), ADMIN):
+        request = urllib.request.Request(f"{url}/registrations?as={urllib.parse.quote(str(party))}", data=turtle,
+                                         method="POST", headers={**ADMIN_HEADERS, "Content-Type": "text/turtle"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 201

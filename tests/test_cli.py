@@ -18,15 +18,15 @@ RUNNER_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?r a/rdfs:subClassOf ks:Runner }
 
 
 def test_register_then_count_runners(cli) -> None:
-    result = cli("register", *EXAMPLE_FILES)
+    result = cli("register", "--by-party", *EXAMPLE_FILES)
     assert result.exit_code == 0, result.output
-    assert "registered 30 resources" in result.output
+    assert "registered 33 resources" in result.output and "each by its party" in result.output
     counted = cli("query", RUNNER_COUNT, "--format", "json")
     assert json.loads(counted.output) == [{"n": "5"}]
 
 
 def test_query_formats_and_packaged_queries(cli) -> None:
-    cli("register", *EXAMPLE_FILES)
+    cli("register", "--by-party", *EXAMPLE_FILES)
     table = cli("query", "runners")
     assert "runner/geneva-batch" in table.output and "(5 rows)" in table.output
     csv = cli("query", "runners", "--format", "csv")
@@ -38,7 +38,7 @@ def test_query_formats_and_packaged_queries(cli) -> None:
 
 @pytest.mark.parametrize("path", sorted((EXAMPLES / "invalid").glob("*.ttl")), ids=lambda p: p.name)
 def test_every_invalid_file_exits_1_with_reason_and_no_change(cli, path: Path) -> None:
-    cli("register", *EXAMPLE_FILES)
+    cli("register", "--by-party", *EXAMPLE_FILES)
     before = quads(cli.store)
     result = CliRunner().invoke(main, ["--store", cli.store, "register", "--as",
                                        "https://example.org/fed/person/mallory", str(path)])
@@ -50,8 +50,10 @@ def test_every_invalid_file_exits_1_with_reason_and_no_change(cli, path: Path) -
 
 
 def test_validate_writes_nothing(cli, tmp_path: Path) -> None:
-    result = cli("validate", *EXAMPLE_FILES)
-    assert result.exit_code == 0 and "valid: 30 resources" in result.output
+    result = cli("validate", "--by-party", *EXAMPLE_FILES)
+    assert result.exit_code == 0 and "valid: 33 resources" in result.output, result.output
+    refused = cli("validate", *EXAMPLE_FILES)  # one registrant for everyone's runners and verifications
+    assert refused.exit_code == 1 and "not entitled" in refused.stderr
     assert not Path(cli.store).exists()
     bad = CliRunner().invoke(main, ["--store", cli.store, "validate", str(EXAMPLES / "invalid" / "runner-no-owner.ttl")])
     assert bad.exit_code == 1 and "ks:ownedBy" in bad.stderr
@@ -74,7 +76,7 @@ def test_query_without_a_store_says_so(tmp_path: Path) -> None:
 
 
 def test_plan_reads_well(cli) -> None:
-    cli("register", *EXAMPLE_FILES)
+    cli("register", "--by-party", *EXAMPLE_FILES)
     result = cli("plan", str(EXAMPLES / "requests" / "combined-light-curve.json"),
                  "--as", "https://example.org/fed/person/alice")
     assert result.exit_code == 0, result.output
@@ -89,7 +91,7 @@ def test_plan_reads_well(cli) -> None:
 
 
 def test_plan_with_bad_json_exits_1(cli, tmp_path: Path) -> None:
-    cli("register", *EXAMPLE_FILES)
+    cli("register", "--by-party", *EXAMPLE_FILES)
     bad = tmp_path / "bad.json"
     bad.write_text('{"workflow": ')
     result = CliRunner().invoke(main, ["--store", cli.store, "plan", str(bad)])
@@ -100,7 +102,7 @@ def test_console_script_runs(tmp_path: Path) -> None:
     """The installed entry point, as a separate process."""
     script = Path(sys.executable).parent / "kgsched"
     store = str(tmp_path / "s")
-    done = subprocess.run([str(script), "--store", store, "register", *EXAMPLE_FILES], capture_output=True, text=True)
+    done = subprocess.run([str(script), "--store", store, "register", "--by-party", *EXAMPLE_FILES], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     counted = subprocess.run([str(script), "--store", store, "query", RUNNER_COUNT, "--format", "csv"],
                              capture_output=True, text=True)
@@ -109,7 +111,7 @@ def test_console_script_runs(tmp_path: Path) -> None:
 
 def test_remote_store_through_the_cli(oxigraph_server) -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["--endpoint", oxigraph_server.url, "register", *EXAMPLE_FILES])
+    result = runner.invoke(main, ["--endpoint", oxigraph_server.url, "register", "--by-party", *EXAMPLE_FILES])
     assert result.exit_code == 0, result.output
     counted = runner.invoke(main, ["--endpoint", oxigraph_server.url, "query", RUNNER_COUNT, "--format", "csv"])
     assert counted.output.split() == ["n", "5"]

@@ -22,6 +22,7 @@ from rdflib import URIRef
 from kgsched.cli import main
 from kgsched.dev.federation import DEMO_RUNNERS, EXAMPLES, FED, Federation, ServiceError, new_workdir
 from kgsched.errors import KgschedError
+from kgsched.runner.agent import ServiceClient
 
 ALICE = FED + "person/alice"
 
@@ -139,14 +140,41 @@ def show_rejection(federation: Federation) -> None:
     click.echo(f"store unchanged: {before} quads before, {after} after")
 
 
+FORGED = b"""@prefix ks: <https://w3id.org/kgsched#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+<https://example.org/fed/workflow/shell> a ks:Workflow ; rdfs:label "anything" ; ks:version "1" ;
+    ks:implementationKind ks:PythonCallable ; ks:implementation "os:system" ;
+    ks:author <https://example.org/fed/person/bob> ; ks:verifiedBy <https://example.org/fed/person/carol> .
+"""
+
+
+def show_authority(federation: Federation) -> None:
+    """Who may say what (docs/authority.md): carol's verifications count because she stated them in her
+    own graph; bob cannot state them for her."""
+    carol = FED + "person/carol"
+    rows = federation.named("verifications", [{"verifier": URIRef(carol)}])
+    click.echo("Carol's verifications, stated in her own graph (each pinned to version and implementation):")
+    for row in rows:
+        click.echo(f"  {short(row['workflow'])} {row['version']}")
+    bob = ServiceClient(federation.url, federation.token_for(FED + "person/bob"))
+    try:
+        bob.register(FORGED)
+    except ServiceError as exc:
+        click.echo(f"Bob registers a workflow 'verified by Carol' himself: HTTP {exc.status}: "
+                   f"{exc.payload.get('detail', '').split(':')[0]}")
+
+
 def demo_flow(federation: Federation) -> dict[str, Any]:
     """The demo's steps; returns what it saw (the end-to-end test asserts on it)."""
     seen: dict[str, Any] = {}
     heading(f"Service on an embedded store at {federation.url}")
     federation.start_service()
     results = federation.register_base()
-    click.echo(f"registered {sum(len(r['resources']) for r in results)} resources: people, sites, datasets, workflows")
+    click.echo(f"registered {sum(len(r['resources']) for r in results)} resources in {len(results)} registrations, "
+               "each by its party: people themselves; the administrator sites, datasets, workflows; Carol her "
+               "verifications")
     show_rejection(federation)
+    show_authority(federation)
 
     heading("Three runners join, at Geneva and Paris (each registers itself)")
     for name in DEMO_RUNNERS:

@@ -310,7 +310,7 @@ class Registry:
 
 def _replace_and_revoke(graph_iri: URIRef, data: Graph) -> str:
     """One update: the registrant's graph becomes ``data`` (dropped when empty), and every runner token
-    issued under that graph for a resource it no longer describes is deleted — a runner removed from its
+    issued under that graph for a runner it no longer holds (no ks:ownedBy there) is deleted — a runner removed from its
     registration loses its tokens at once, and a re-used IRI never inherits them."""
     graph_iri = check_iri(graph_iri)
     update = f"DROP SILENT GRAPH <{graph_iri}> ;\n"
@@ -319,7 +319,7 @@ def _replace_and_revoke(graph_iri: URIRef, data: Graph) -> str:
     return update + (
         f"DELETE {{ GRAPH <{TOKENS_GRAPH}> {{ ?token ?p ?o }} }}\n"
         f"WHERE {{ GRAPH <{TOKENS_GRAPH}> {{ ?token <{KS.issuedUnder}> <{graph_iri}> ; <{KS.tokenFor}> ?runner ;"
-        f" ?p ?o }}\n  FILTER NOT EXISTS {{ GRAPH <{graph_iri}> {{ ?runner ?q ?v }} }} }}"
+        f" ?p ?o }}\n  FILTER NOT EXISTS {{ GRAPH <{graph_iri}> {{ ?runner <{KS.ownedBy}> ?owner }} }} }}"
     )
 
 

@@ -14,7 +14,7 @@ from rdflib import URIRef
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import RemoteStore, Store, open_store
 from kgsched.jobs.queue import JobQueue, QueueSettings
-from kgsched.namespaces import ONTOLOGY_GRAPH
+from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
 
@@ -62,7 +62,7 @@ def init_state(app: Flask) -> ServiceState:
         store=store,
         queue=JobQueue(store, QueueSettings.from_config(config)),
         tokens=TokenStore(store, admin_agent, admin_hash),
-        registry=Registry(store, protected_agents=[admin_agent]),
+        registry=Registry(store, protected_agents=[admin_agent, LOCAL_ADMIN]),
         admin_agent=admin_agent,
         owns_store=owns,
     )
