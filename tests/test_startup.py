@@ -137,3 +137,23 @@ def test_the_runners_description_is_the_one_the_registry_would_cut(runner: str) 
         expected.add(triple)
     assert isomorphic(description, expected)
     assert (iri, RDF.type, None) in description
+
+
+def test_a_config_that_is_not_turtle_is_a_usage_error_naming_the_file(tmp_path) -> None:
+    import click
+
+    from kgsched.cli.runner import runner_description
+
+    bad = EXAMPLES / "invalid" / "syntax-error.ttl"
+    with pytest.raises(click.UsageError, match=r"syntax-error\.ttl is not valid Turtle: at line \d+"):
+        runner_description(bad, None)
+    with pytest.raises(click.UsageError, match="describes 5 runners; say which with --runner"):
+        runner_description(EXAMPLES / "runners.ttl", None)
+
+
+def test_a_query_loads_the_store_but_not_the_registry_planner_or_service(cli) -> None:
+    assert cli("init").exit_code == 0
+    modules, printed = loaded_modules(run_main("--store", cli.store, "query", "ASK { ?s a owl:Class }"))
+    assert printed.strip() == "true"
+    assert heavy(modules) == ["pyoxigraph"]
+    assert not [m for m in modules if m.startswith(("kgsched.registry", "kgsched.planning", "kgsched.service"))]
