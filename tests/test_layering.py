@@ -118,7 +118,7 @@ def read_table(text: str) -> list[Layer]:
         if not line.startswith("|"):
             break
         name, modules, allowed = (cell.strip() for cell in line.strip().strip("|").split("|"))
-        layers.append(Layer(name, tuple(re.findall(r"`([\w.]+)`", modules)),
+        layers.append(Layer(name, tuple(re.findall(r"`([\w.*]+)`", modules)),
                             frozenset(a.strip() for a in allowed.split(",") if a.strip())))
     return layers
 
@@ -127,13 +127,23 @@ LAYERS = read_table(DOC.read_text())
 
 
 def layer_of(module: str, layers: list[Layer] = LAYERS) -> Layer | None:
-    """The row naming the module or its package, the longest match; ``kgsched`` alone matches only itself."""
+    """The row naming the module or its package, the most specific first.
+
+    ``kgsched`` matches only the package's ``__init__``; ``kgsched.*`` any module directly in kgsched/;
+    any other name the module itself and everything below it.
+    """
     best: tuple[int, Layer] | None = None
     for layer in layers:
         for name in layer.modules:
-            matches = module == name or (name != "kgsched" and module.startswith(name + "."))
-            if matches and (best is None or len(name) > best[0]):
-                best = (len(name), layer)
+            if name.endswith(".*"):
+                prefix = name[:-2]
+                matches = module.startswith(prefix + ".") and "." not in module[len(prefix) + 1:]
+                weight = len(prefix) + 1
+            else:
+                matches = module == name or (name != "kgsched" and module.startswith(name + "."))
+                weight = len(name) + 2
+            if matches and (best is None or weight > best[0]):
+                best = (weight, layer)
     return best[1] if best else None
 
 
@@ -236,6 +246,17 @@ def test_the_table_is_read_from_the_page() -> None:
     assert names == ["base", "graph", "registry", "domain", "service", "runner", "dev", "cli"]
     for layer in LAYERS:
         assert layer.name in layer.may_import and layer.may_import <= set(names), layer
+
+
+def test_modules_are_given_the_most_specific_row() -> None:
+    names = {module: layer_of(module).name for module in (
+        "kgsched", "kgsched.errors", "kgsched.something_new", "kgsched.graph", "kgsched.graph.store",
+        "kgsched.planning.decision", "kgsched.cli", "kgsched.cli.runner", "kgsched.__main__", "kgsched.dev.demo")}
+    assert names == {"kgsched": "base", "kgsched.errors": "base", "kgsched.something_new": "base",
+                     "kgsched.graph": "graph", "kgsched.graph.store": "graph", "kgsched.planning.decision": "domain",
+                     "kgsched.cli": "cli", "kgsched.cli.runner": "cli", "kgsched.__main__": "cli",
+                     "kgsched.dev.demo": "dev"}
+    assert layer_of("kgsched.newpackage.module") is None
 
 
 def test_every_module_has_a_layer() -> None:
