@@ -1,7 +1,8 @@
-"""Finds the packaged ontology, shapes and queries, and resolves ontology imports offline.
+"""Finds the packaged ontology, shapes, queries and examples, and resolves ontology imports offline.
 
-The files live at the top of the repository (ontology/, shapes/, queries/) where people read them;
-kgsched/data/ links to them so that an installed package carries them too.
+The files live at the top of the repository (ontology/, shapes/, queries/, examples/) where people
+read them; kgsched/data/ links to them so that an installed package carries them too (``kgsched demo``
+runs the example federation from any directory).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def shape_files() -> list[Path]:
 
 def query_dir() -> Path:
     return data_path("queries")
+
+
+def examples_dir() -> Path:
+    """The example federation: sites, people, runners, datasets, workflows and their code, requests."""
+    return data_path("examples")
 
 
 @cache

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rdflib import URIRef
 
-from kgsched.cli.demo import demo_flow
+from kgsched.dev.demo import demo_flow
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.oxigraph_server import free_port
 from kgsched.runner.storage import ProductServer, ProductStore

@@ -1,69 +1,90 @@
-"""The ``kgsched`` command line: initialise a store, register and validate Turtle, query.
+"""The ``kgsched`` command line: the group ``main`` and the table of its commands.
+
+Each command lives in its own module and is imported only when it runs or shows its help, and each
+imports the heavy parts it uses (the store and pyoxigraph, the registry and pySHACL, the planner and
+numpy, networkx, Flask) inside its function. So ``kgsched --help`` and ``kgsched runner`` start in
+about the time of a bare interpreter (bench/startup_bench.py), and no command module imports this
+one: the table below is the only place that knows them all, so nothing can import in a circle.
 
 Exit status 0 on success, 1 when the input is rejected (the reason goes to stderr), so scripts and CI
-can rely on it. Commands of later concerns (plan, serve, runner) register themselves on ``main``.
+can rely on it.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
-import json
-import os
-import re
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import importlib
 
 import click
 
-from kgsched.errors import KgschedError, ShapeViolation
-from kgsched.graph import queries
-from kgsched.graph.binding import check_iri
-from kgsched.graph.guard import check_query
-from kgsched.graph.store import DEFAULT_STORE_DIR, Store, open_store
-from kgsched.namespaces import ONTOLOGY_GRAPH, PREFIXES, bind_prefixes
-from kgsched.registry.registration import Registry, load_ontology
+from kgsched.cli.common import StoreOptions
+from kgsched.graph import DEFAULT_STORE_DIR
 
-DEFAULT_REGISTRANT = "urn:kgsched:agent:local-admin"
-
-
-class StoreOptions:
-    """The --store/--endpoint choice, opened lazily (so --help never touches the disk)."""
-
-    def __init__(self, store_dir: str | None, endpoint: str | None) -> None:
-        self.store_dir = store_dir
-        self.endpoint = endpoint
-
-    def open(self, *, read_only: bool = False) -> Store:
-        if read_only and not self.endpoint:
-            path = Path(self.store_dir or os.environ.get("KGSCHED_STORE") or DEFAULT_STORE_DIR)
-            if not path.exists():
-                raise KgschedError(f"no store at {path}; run 'kgsched init' or 'kgsched register' first")
-        return open_store(self.store_dir, self.endpoint, read_only=read_only)
-
-
-def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the project's errors into a message on stderr and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ShapeViolation as exc:
-            click.echo(f"rejected: {exc.detail}", err=True)
-            click.echo("\nSHACL report:\n" + exc.report_text, err=True)
-            sys.exit(1)
-        except KgschedError as exc:
-            click.echo(f"rejected: {exc.error}: {exc.detail}", err=True)
-            sys.exit(1)
-
-    return wrapper
+#: Command name → ("module:attribute" of the click command, its one-line help for ``kgsched --help``).
+#: The line is kept here so that listing the commands imports none of them; a test checks that each
+#: line is the command's own short help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("kgsched.cli.demo:demo",
+             "Run the demo: service, example federation, runners, a request, provenance, credits, reuse."),
+    "export": ("kgsched.cli.export:export",
+               "Export the whole provenance of PRODUCT (a data product IRI), through every product it used."),
+    "import-wfcommons": ("kgsched.cli.wfcommons:import_wfcommons",
+                         "Import TRACE_FILE, a WfCommons workflow instance (WfFormat 1.5, .json or .json.gz)."),
+    "init": ("kgsched.cli.registry:init", "Load (or refresh) the ontology into the store."),
+    "plan": ("kgsched.cli.plan:plan",
+             "Plan REQUEST_FILE (JSON expression or Turtle ks:Request): reuse, recompute or cannot, and why."),
+    "query": ("kgsched.cli.query:query",
+              "Run a read-only SPARQL query (text, a .rq file, or the name of a packaged query)."),
+    "register": ("kgsched.cli.registry:register", "Validate FILES (Turtle) and register them, all or nothing."),
+    "runner": ("kgsched.cli.runner:runner_command",
+               "Join the federation: register, then claim, execute and report jobs until stopped."),
+    "serve": ("kgsched.cli.serve:serve",
+              "Serve the SPARQL endpoint, registration, plans, the job queue and credits over HTTP."),
+    "unregister": ("kgsched.cli.registry:unregister", "Remove everything the registrant registered."),
+    "validate": ("kgsched.cli.registry:validate", "Check FILES as 'register' would, writing nothing."),
+}
 
 
-@click.group()
+def load_command(name: str) -> click.Command:
+    """Import the module of command ``name`` and return its click command."""
+    module_name, _, attribute = COMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(command, click.Command):  # pragma: no cover - a wrong table entry
+        raise TypeError(f"{COMMANDS[name][0]} is not a click command")
+    return command
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use; the listing in --help imports none."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            command = load_command(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of ``kgsched --help`` as click writes it, from the table's lines for commands not loaded."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in COMMANDS and name not in self.commands:
+                rows.append((name, click.utils.make_default_short_help(COMMANDS[name][1], limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
 @click.option("--store", "store_dir", envvar="KGSCHED_STORE", default=None,
               help=f"Directory of the embedded store (default {DEFAULT_STORE_DIR}; env KGSCHED_STORE).")
 @click.option("--endpoint", envvar="KGSCHED_ENDPOINT", default=None,
@@ -74,192 +95,6 @@ def main(ctx: click.Context, store_dir: str | None, endpoint: str | None) -> Non
     """kgsched: provenance knowledge graph and scheduler for federated analysis."""
     ctx.obj = StoreOptions(store_dir, endpoint)
 
-
-def ensure_ontology(store: Store) -> None:
-    if not store.ask("ASK { GRAPH ?g { ?s ?p ?o } }", [{"g": ONTOLOGY_GRAPH}]):
-        load_ontology(store)
-
-
-@main.command()
-@click.pass_obj
-@reports_errors
-def init(options: StoreOptions) -> None:
-    """Load (or refresh) the ontology into the store."""
-    with options.open() as store:
-        count = load_ontology(store)
-    click.echo(f"ontology loaded: {count} triples")
-
-
-def _documents(files: tuple[str, ...]) -> list[tuple[str, bytes]]:
-    return [(path, Path(path).read_bytes()) for path in files]
-
-
-BY_PARTY_HELP = ("Register each part as the party entitled to state it (docs/authority.md): agents themselves, "
-                 "runners as their owners, verifications as their verifiers (dct:creator), the rest as --as. For "
-                 "an operator loading a whole federation's files, like the examples.")
-
-
-def register_by_party(store: Store, documents: list[tuple[str, bytes]], admin: str) -> tuple[int, int]:
-    """Register the files part by party, in dependency order; (registrations, resources)."""
-    from kgsched.dev.parties import party_registrations
-
-    registry, resources = Registry(store), 0
-    parts = party_registrations(documents, check_iri(admin))
-    for party, turtle in parts:
-        resources += len(registry.register([(str(party), turtle)], party).resources)
-    return len(parts), resources
-
-
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--as", "registrant", envvar="KGSCHED_REGISTRANT", default=DEFAULT_REGISTRANT, show_default=True,
-              help="IRI of the registrant that will own what the files describe.")
-@click.option("--by-party", is_flag=True, help=BY_PARTY_HELP)
-@click.pass_obj
-@reports_errors
-def register(options: StoreOptions, files: tuple[str, ...], registrant: str, by_party: bool) -> None:
-    """Validate FILES (Turtle) and register them, all or nothing."""
-    with options.open() as store:
-        ensure_ontology(store)
-        if by_party:
-            parts, resources = register_by_party(store, _documents(files), registrant)
-            click.echo(f"registered {resources} resources in {parts} registrations, each by its party")
-            return
-        result = Registry(store).register(_documents(files), check_iri(registrant))
-    click.echo(f"registered {len(result.resources)} resources ({result.triples} triples) for {registrant}")
-
-
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--as", "registrant", envvar="KGSCHED_REGISTRANT", default=DEFAULT_REGISTRANT, show_default=True)
-@click.option("--by-party", is_flag=True, help="Check them as 'register --by-party' would (in a scratch copy).")
-@click.pass_obj
-@reports_errors
-def validate(options: StoreOptions, files: tuple[str, ...], registrant: str, by_party: bool) -> None:
-    """Check FILES as 'register' would, writing nothing."""
-    from kgsched.graph.store import EmbeddedStore
-
-    store_dir = Path(options.store_dir or os.environ.get("KGSCHED_STORE") or DEFAULT_STORE_DIR)
-    if options.endpoint or store_dir.exists():
-        store = options.open(read_only=not options.endpoint)
-    else:
-        store = EmbeddedStore(None)  # nothing registered yet: check against an empty federation
-    if by_party:  # each part depends on those before it: register them into a scratch copy
-        with store, EmbeddedStore(None) as scratch:
-            for graph in store.named_graphs():
-                scratch.add_to_graph(graph, store.graph(graph))
-            ensure_ontology(scratch)
-            parts, resources = register_by_party(scratch, _documents(files), registrant)
-        click.echo(f"valid: {resources} resources in {len(files)} file(s), {parts} registrations by party")
-        return
-    with store:
-        _, subjects = Registry(store).check(_documents(files), check_iri(registrant))
-    click.echo(f"valid: {len(subjects)} resources in {len(files)} file(s)")
-
-
-_PREFIX_DECL_RE = re.compile(r"^\s*PREFIX\s+([A-Za-z][\w.-]*)?:", re.IGNORECASE | re.MULTILINE)
-
-
-def with_default_prefixes(text: str) -> str:
-    """Prepend kgsched's usual PREFIX lines that the query does not declare itself."""
-    declared = set(_PREFIX_DECL_RE.findall(text))
-    missing = [f"PREFIX {p}: <{ns}>" for p, ns in PREFIXES.items() if p not in declared]
-    return "\n".join(missing) + ("\n" if missing else "") + text
-
-
-def _query_text(query_or_file: str) -> str:
-    path = Path(query_or_file)
-    if len(query_or_file) < 4096 and "\n" not in query_or_file and path.is_file():
-        return path.read_text()
-    if re.fullmatch(r"[\w-]+", query_or_file) and query_or_file in queries.all_queries():
-        return queries.get(query_or_file).text
-    return query_or_file
-
-
-def _cell(term: Any) -> str:
-    return "" if term is None else str(term)
-
-
-def render_rows(rows: list[dict[str, Any]], variables: list[str], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps([{v: _cell(r.get(v)) for v in variables if v in r} for r in rows], indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(variables)
-        for row in rows:
-            writer.writerow([_cell(row.get(v)) for v in variables])
-        return buffer.getvalue().rstrip("\n")
-    table = [[_cell(row.get(v)) for v in variables] for row in rows]
-    widths = [max([len(v)] + [len(r[i]) for r in table]) for i, v in enumerate(variables)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(variables, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
-
-
-_VARS_RE = re.compile(r"\?([A-Za-z_]\w*)")
-
-
-def _select_variables(text: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Projection order as written (SELECT ?a ?b), falling back to the rows' keys for SELECT *."""
-    match = re.search(r"SELECT\s+(?:DISTINCT\s+|REDUCED\s+)?(.*?)\s*(?:WHERE|FROM|\{)", text, re.I | re.S)
-    order: list[str] = []
-    if match and "*" not in match.group(1):
-        for name in re.findall(r"(?:AS\s+)?\?([A-Za-z_]\w*)", match.group(1), re.I):
-            if name not in order:
-                order.append(name)
-        # for "(expr AS ?x)" keep only the ?x that follows AS
-        aliases = re.findall(r"AS\s+\?([A-Za-z_]\w*)", match.group(1), re.I)
-        inner = set(re.findall(r"\(([^()]*?)\s+AS", match.group(1), re.I))
-        dropped = {v for expr in inner for v in _VARS_RE.findall(expr)} - set(aliases)
-        order = [v for v in order if v not in dropped]
-    for row in rows:
-        for key in row:
-            if key not in order:
-                order.append(key)
-    return order
-
-
-@main.command()
-@click.argument("query_or_file")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.pass_obj
-@reports_errors
-def query(options: StoreOptions, query_or_file: str, fmt: str) -> None:
-    """Run a read-only SPARQL query (text, a .rq file, or the name of a packaged query)."""
-    text = with_default_prefixes(check_query(_query_text(query_or_file)))
-    form = queries._parse("cli", text).form
-    with options.open(read_only=True) as store:
-        if form == "ASK":
-            click.echo("true" if store.ask(text) else "false")
-        elif form in ("CONSTRUCT", "DESCRIBE"):
-            graph = store.construct(text)
-            bind_prefixes(graph)
-            click.echo(graph.serialize(format="json-ld" if fmt == "json" else "turtle"))
-        else:
-            rows = store.select(text)
-            click.echo(render_rows(rows, _select_variables(text, rows), fmt))
-
-
-@main.command()
-@click.option("--as", "registrant", envvar="KGSCHED_REGISTRANT", default=DEFAULT_REGISTRANT, show_default=True)
-@click.pass_obj
-@reports_errors
-def unregister(options: StoreOptions, registrant: str) -> None:
-    """Remove everything the registrant registered."""
-    with options.open() as store:
-        removed = Registry(store).unregister(check_iri(registrant))
-    click.echo(f"removed {removed} triples registered by {registrant}")
-
-
-def _register_commands() -> None:
-    """Commands of other modules attach themselves to ``main`` when imported."""
-    from kgsched.cli import demo, export, plan, runner, serve, wfcommons  # noqa: F401
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

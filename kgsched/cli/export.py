@@ -11,12 +11,11 @@ from pathlib import Path
 
 import click
 
-from kgsched.cli import StoreOptions, main, reports_errors
+from kgsched.cli.common import StoreOptions, reports_errors
 from kgsched.errors import InvalidRequest
-from kgsched.graph.binding import check_iri
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("product")
 @click.option("--format", "fmt", type=click.Choice(["turtle", "prov-json", "ro-crate"]), default="turtle",
               show_default=True, help="Turtle (PROV-O), W3C PROV-JSON, or a Workflow Run RO-Crate.")
@@ -26,6 +25,7 @@ from kgsched.graph.binding import check_iri
 @reports_errors
 def export(options: StoreOptions, product: str, fmt: str, output: Path | None) -> None:
     """Export the whole provenance of PRODUCT (a data product IRI), through every product it used."""
+    from kgsched.graph.binding import check_iri
     from kgsched.provenance.export import lineage, provenance_graph, to_turtle
 
     iri = check_iri(product)

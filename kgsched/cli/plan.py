@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kgsched.cli import StoreOptions, main, reports_errors
+from kgsched.cli.common import DEFAULT_REGISTRANT, StoreOptions, reports_errors
 from kgsched.errors import SyntaxProblem
-from kgsched.graph.binding import check_iri
-from kgsched.graph.rdfio import parse_rdf
-from kgsched.planning.planner import Plan, PlanOptions, human_seconds, plan_request, short, store_plan
 
-DEFAULT_REQUESTER = "urn:kgsched:agent:local-admin"
+if TYPE_CHECKING:
+    from kgsched.planning.planner import Plan
+
+#: The local administrator asks, as it registers, unless --as / KGSCHED_REQUESTER says who.
+DEFAULT_REQUESTER = DEFAULT_REGISTRANT
 
 
 def read_request(path: Path) -> dict[str, Any] | Any:
     """A request file: JSON (the expression) or Turtle (a ks:Request)."""
     data = path.read_bytes()
     if path.suffix in (".ttl", ".turtle"):
+        from kgsched.graph.rdfio import parse_rdf
+
         return parse_rdf(data, source=path.name)
     try:
         return json.loads(data)
@@ -32,6 +35,9 @@ def read_request(path: Path) -> dict[str, Any] | Any:
 
 def render_plan(plan: Plan, width: int = 100) -> str:
     """The plan as a person reads it: one block per step, in the order they happen."""
+    from kgsched.planning.expressions import expression_iri
+    from kgsched.planning.planner import human_seconds, short
+
     counts = plan.summary()
     lines = [
         f"Plan {plan.iri}",
@@ -49,8 +55,6 @@ def render_plan(plan: Plan, width: int = 100) -> str:
             elif argument.kind == "dataset":
                 args.append(f"{argument.name}={short(argument.value)}")
             else:
-                from kgsched.planning.expressions import expression_iri
-
                 args.append(f"{argument.name}={labels.get(expression_iri(str(argument.value)), '(cached)')}")
         who = {"reuse": f"reuse {short(step.product)}", "recompute": f"recompute on {short(step.runner)}",
                "cannot": "CANNOT"}[step.decision]
@@ -65,7 +69,7 @@ def render_plan(plan: Plan, width: int = 100) -> str:
     return "\n".join(lines).rstrip()
 
 
-@main.command()
+@click.command()
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--as", "requester", envvar="KGSCHED_REQUESTER", default=DEFAULT_REQUESTER, show_default=True,
               help="IRI of the requester (decides which runners serve the request).")
@@ -84,6 +88,9 @@ def plan(options: StoreOptions, request_file: Path, requester: str, fmt: str, fo
          preferred_runner: str | None, trusted_owners: tuple[str, ...], deliver_to_site: str | None,
          store_plan_flag: bool) -> None:
     """Plan REQUEST_FILE (JSON expression or Turtle ks:Request): reuse, recompute or cannot, and why."""
+    from kgsched.graph.binding import check_iri
+    from kgsched.planning.planner import PlanOptions, plan_request, store_plan
+
     plan_options = PlanOptions.from_mapping({
         "force_recompute": force, "max_age_seconds": max_age, "preferred_runner": preferred_runner,
         "trusted_owners": list(trusted_owners) or None, "deliver_to_site": deliver_to_site,

@@ -1,4 +1,10 @@
-"""``kgsched runner``: join this machine to the federation as a runner, in one command."""
+"""``kgsched runner``: join this machine to the federation as a runner, in one command.
+
+Like the agent it starts (kgsched.runner), this command imports nothing of the server: no store, no
+registry, no pySHACL, numpy, networkx, pyoxigraph or Flask (tests/test_startup.py). rdflib is imported
+only to cut this runner's description out of --config; the service checks it strictly when it is
+registered (Oxigraph's parser, then the SHACL shapes).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,34 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rdflib import Graph, URIRef
-from rdflib.namespace import RDF, RDFS
 
-from kgsched.cli import main
-from kgsched.graph.rdfio import parse_rdf
-from kgsched.namespaces import KS, bind_prefixes
-from kgsched.registry.registration import describe_closure
 from kgsched.runner.agent import RunnerAgent, ServiceClient, ServiceError
 from kgsched.runner.executor import Executor
 from kgsched.runner.storage import ProductServer, ProductStore
 
-RUNNER_KINDS = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner, KS.Runner}
+if TYPE_CHECKING:
+    from rdflib import Graph, URIRef
 
 
 def runner_description(path: Path, runner: str | None) -> tuple[URIRef, Graph]:
     """The one runner the config describes (or the one named), with its description only."""
-    graph = parse_rdf(path.read_bytes(), source=path.name)
-    runners = sorted({s for kind in RUNNER_KINDS for s in graph.subjects(RDF.type, kind)})
+    from rdflib import Graph, URIRef
+    from rdflib.namespace import RDF
+
+    from kgsched.descriptions import describe_closure
+    from kgsched.namespaces import KS, bind_prefixes
+
+    runner_kinds = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner,
+                    KS.Runner}
+    graph = Graph()
+    try:
+        graph.parse(data=path.read_bytes(), format="turtle")
+    except Exception as exc:  # rdflib raises several kinds (BadSyntax, ValueError, …) for bad Turtle
+        raise click.UsageError(f"{path} is not valid Turtle: {exc}") from exc
+    runners = sorted({s for kind in runner_kinds for s in graph.subjects(RDF.type, kind)})
     if runner is not None:
         chosen = URIRef(runner)
         if chosen not in runners:
@@ -59,6 +72,10 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
                 raise
             logging.getLogger("kgsched.runner").info("description managed by its registrant; not updated")
         return client, str(iri)
+    from rdflib.namespace import RDFS
+
+    from kgsched.namespaces import KS
+
     owner = description.value(iri, KS.ownedBy)
     client.register(turtle, as_registrant=str(owner) if me.get("admin") and owner is not None else None)
     label = str(description.value(iri, RDFS.label) or iri)
@@ -66,7 +83,7 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
     return ServiceClient(client.base_url, token, client.timeout), str(iri)
 
 
-@main.command("runner")
+@click.command("runner")
 @click.option("--server", required=True, envvar="KGSCHED_SERVER", help="The kgsched service's base URL.")
 @click.option("--token", required=True, envvar="KGSCHED_TOKEN",
               help="The runner's token, or its owner's (then the agent registers itself and gets one).")

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from kgsched.cli import StoreOptions, main, reports_errors
+from kgsched.cli.common import StoreOptions, reports_errors
 
 
-@main.command()
+@click.command()
 @click.option("--store", "store_dir", default=None, help="Directory of the embedded store (overrides the group's).")
 @click.option("--endpoint", default=None, help="A SPARQL 1.1 server (Oxigraph root or query URL) instead.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")

@@ -11,17 +11,11 @@ import sys
 from pathlib import Path
 
 import click
-from rdflib import Graph
 
-from kgsched.cli import DEFAULT_REGISTRANT, StoreOptions, ensure_ontology, main, reports_errors
-from kgsched.graph.binding import check_iri
-from kgsched.planning.planner import human_bytes
-from kgsched.registry.registration import validate_graph
-from kgsched.wfcommons.convert import ImportOptions, convert, write
-from kgsched.wfcommons.wfformat import read_trace
+from kgsched.cli.common import DEFAULT_REGISTRANT, StoreOptions, ensure_ontology, reports_errors
 
 
-@main.command("import-wfcommons")
+@click.command("import-wfcommons")
 @click.argument("trace_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="Name the trace's IRIs are made from (default: the file name).")
 @click.option("--sites", type=click.IntRange(min=1), default=1, show_default=True,
@@ -40,6 +34,11 @@ from kgsched.wfcommons.wfformat import read_trace
 def import_wfcommons(options: StoreOptions, trace_file: Path, name: str | None, sites: int, wan_bandwidth: float,
                      provenance: bool, validate: bool, registrant: str) -> None:
     """Import TRACE_FILE, a WfCommons workflow instance (WfFormat 1.5, .json or .json.gz)."""
+    from kgsched.graph.binding import check_iri
+    from kgsched.planning.planner import human_bytes
+    from kgsched.wfcommons.convert import ImportOptions, convert, write
+    from kgsched.wfcommons.wfformat import read_trace
+
     owner = check_iri(registrant)
     trace = read_trace(trace_file, name)
     import_options = ImportOptions(name=name, sites=sites, wan_bandwidth=wan_bandwidth, provenance=provenance)
@@ -47,6 +46,10 @@ def import_wfcommons(options: StoreOptions, trace_file: Path, name: str | None, 
                            file=sys.stderr) as bar:
         conversion = convert(trace, import_options, progress=lambda _done: bar.update(1))
     if validate:
+        from rdflib import Graph
+
+        from kgsched.registry.registration import validate_graph
+
         click.echo("checking against the SHACL shapes …", err=True)
         graph = Graph()
         for triple in conversion.all_triples():

@@ -26,9 +26,11 @@ from kgsched.dev.oxigraph_server import free_port
 from kgsched.dev.parties import party_registrations
 from kgsched.graph import queries
 from kgsched.graph.binding import bind
+from kgsched.resources import examples_dir
 from kgsched.runner.agent import ServiceClient, ServiceError
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: The example federation, packaged with kgsched (kgsched/data/examples), so the demo runs from any directory.
+EXAMPLES = examples_dir()
 FED = "https://example.org/fed/"
 ADMIN_REGISTRANT = FED + "admin"
 BASE_FILES = ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl", "verifications.ttl")
@@ -85,8 +87,7 @@ class Federation:
         return process
 
     def runner_registered(self, name: str) -> bool:
-        rows = self.select("SELECT ?r WHERE {\n# @values\n?r <https://w3id.org/kgsched#atSite> ?site }",
-                           [{"r": URIRef(FED + "runner/" + name)}])
+        rows = self.named("runner-site", [{"r": URIRef(FED + "runner/" + name)}])
         process = self.runners.get(name)
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"runner {name} exited: {(self.workdir / f'runner-{name}.log').read_text()[-2000:]}")

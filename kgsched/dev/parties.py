@@ -15,9 +15,9 @@ from pathlib import Path
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, FOAF, ORG, RDF
 
+from kgsched.descriptions import describe_closure
 from kgsched.graph.rdfio import parse_rdf
 from kgsched.namespaces import KS, bind_prefixes
-from kgsched.registry.registration import describe_closure
 
 FED = "https://example.org/fed/"
 #: Registers what no other party speaks for: sites, storage, links, datasets, workflows.

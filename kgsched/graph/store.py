@@ -23,10 +23,9 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from kgsched.errors import StoreError, SyntaxProblem
+from kgsched.graph import DEFAULT_STORE_DIR
 from kgsched.graph.binding import Rows, bind, check_iri
 from kgsched.graph.updates import data_update
-
-DEFAULT_STORE_DIR = "./kgsched-data"
 
 Solution = dict[str, Node]
 

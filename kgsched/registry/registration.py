@@ -19,6 +19,7 @@ from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
 from kgsched import resources
+from kgsched.descriptions import describe_closure
 from kgsched.errors import InvalidRequest, NotEntitled, OwnershipConflict, ShapeViolation
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
@@ -152,23 +153,6 @@ def _show(term: Node | None) -> str:
     if isinstance(term, BNode):
         return "[blank node]"
     return str(term)
-
-
-def describe_closure(graph: Graph, roots: Iterable[Node]) -> set[tuple[Node, Node, Node]]:
-    """Triples of the roots and, recursively, of blank nodes they point to (their bounded description)."""
-    seen: set[Node] = set()
-    stack = list(roots)
-    triples: set[tuple[Node, Node, Node]] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        for s, p, o in graph.triples((node, None, None)):
-            triples.add((s, p, o))
-            if isinstance(o, BNode):
-                stack.append(o)
-    return triples
 
 
 class Registry:
