@@ -96,12 +96,16 @@ def test_token_refusals_change_nothing(client: FlaskClient, store: Store, method
     assert store.quad_count() == before
 
 
-def test_a_registrant_issues_tokens_for_its_own_runners(client: FlaskClient) -> None:
-    admin_agent = "https://example.org/fed/admin"  # registered the examples, so it registered the runners
+def test_an_owner_issues_tokens_for_its_own_runners(client: FlaskClient) -> None:
+    """Dave owns and registered the Paris cluster: he issues its runner tokens; neither the registrant of the
+    rest of the federation nor another owner may (docs/authority.md)."""
     dave = bearer(token_for(client, URIRef("https://example.org/fed/person/dave")))
-    assert client.post("/tokens", json={"agent": str(PARIS)}, headers=dave).status_code == 403
-    own = bearer(token_for(client, URIRef(admin_agent)))
-    assert client.post("/tokens", json={"agent": str(PARIS)}, headers=own).status_code == 201
+    issued = client.post("/tokens", json={"agent": str(PARIS)}, headers=dave)
+    assert issued.status_code == 201 and issued.json["agent"] == str(PARIS)
+    directory = bearer(token_for(client, URIRef("https://example.org/fed/admin")))
+    assert client.post("/tokens", json={"agent": str(PARIS)}, headers=directory).status_code == 403
+    erin = bearer(token_for(client, URIRef("https://example.org/fed/person/erin")))
+    assert client.post("/tokens", json={"agent": str(PARIS)}, headers=erin).status_code == 403
 
 
 def test_plan_claim_heartbeat_report_and_acknowledge_the_whole_chain(client: FlaskClient, store: Store) -> None:

@@ -16,10 +16,9 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, POST, TURTLE, XML, SPARQLWrapper
 
-from conftest import example_documents
 from kgsched.graph.store import EmbeddedStore
 from kgsched.namespaces import KS, ONTOLOGY_GRAPH
-from service_support import ADMIN_HEADERS, ServeProcess, http
+from service_support import ADMIN_HEADERS, ServeProcess, http, register_examples_over_http
 
 RUNNERS = ("PREFIX ks: <https://w3id.org/kgsched#> SELECT ?runner ?cores WHERE { ?runner ks:cores ?cores } "
            "ORDER BY ?runner")
@@ -31,9 +30,7 @@ CORES = {"alice-laptop": 8, "alice-session": 2, "garching-volunteer": 4, "geneva
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, Path]]:
     directory = tmp_path_factory.mktemp("served") / "store"
     with ServeProcess("--store", str(directory)) as server:
-        body = b"\n".join(data for _, data in example_documents())
-        status, _ = http_turtle(server.url + "/registrations", body)
-        assert status == 201
+        register_examples_over_http(server.url)
         yield server, directory
 
 

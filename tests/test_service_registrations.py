@@ -24,8 +24,10 @@ MALLORY = URIRef("https://example.org/fed/person/mallory")
 TURTLE = {"Content-Type": "text/turtle"}
 INVALID = sorted((EXAMPLES / "invalid").glob("*.ttl"))
 OWN_RUNNER = b"""@prefix ks: <https://w3id.org/kgsched#> . @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+<https://example.org/fed/person/mallory> a foaf:Person ; foaf:name "Mallory" .
 <https://example.org/mallory/runner> a ks:JobRunner ; rdfs:label "Mallory's box" ;
-  ks:ownedBy <https://example.org/fed/person/alice> ; ks:atSite <https://example.org/fed/site/geneva> ;
+  ks:ownedBy <https://example.org/fed/person/mallory> ; ks:atSite <https://example.org/fed/site/geneva> ;
   ks:cores 4 ; ks:memoryBytes 1000 ; ks:supports ks:PythonCallable ; ks:serves ks:Anyone ."""
 
 
@@ -54,7 +56,7 @@ def test_register_read_and_delete_your_own_graph(client: FlaskClient, mallory: d
     created = client.post("/registrations", data=OWN_RUNNER, headers=mallory | TURTLE)
     assert created.status_code == 201, created.json
     assert created.json["registrant"] == str(MALLORY)
-    assert created.json["resources"] == ["https://example.org/mallory/runner"]
+    assert created.json["resources"] == [str(MALLORY), "https://example.org/mallory/runner"]
     assert created.headers["Location"].endswith("/registrations")
     turtle = client.get("/registrations", headers=mallory)
     assert turtle.mimetype == "text/turtle"
@@ -71,9 +73,11 @@ def test_register_read_and_delete_your_own_graph(client: FlaskClient, mallory: d
 
 def test_admin_registers_for_another_registrant_and_others_cannot(client: FlaskClient,
                                                                    mallory: dict[str, str]) -> None:
-    response = client.post(f"/registrations?as={ALICE}", data=OWN_RUNNER, headers=ADMIN_HEADERS | TURTLE)
+    alices = (OWN_RUNNER.replace(b'<https://example.org/fed/person/mallory> a foaf:Person ; foaf:name "Mallory" .', b"")
+              .replace(b"ks:ownedBy <https://example.org/fed/person/mallory>", f"ks:ownedBy <{ALICE}>".encode()))
+    response = client.post(f"/registrations?as={ALICE}", data=alices, headers=ADMIN_HEADERS | TURTLE)
     assert response.status_code == 201 and response.json["registrant"] == str(ALICE)
-    refused = client.post(f"/registrations?as={ALICE}", data=OWN_RUNNER, headers=mallory | TURTLE)
+    refused = client.post(f"/registrations?as={ALICE}", data=alices, headers=mallory | TURTLE)
     assert refused.status_code == 403
 
 
@@ -132,9 +136,14 @@ def test_bad_requests_are_refused_and_change_nothing(client: FlaskClient, embedd
 def test_describing_what_someone_else_owns_is_403(client: FlaskClient, mallory: dict[str, str],
                                                   embedded_store: Store) -> None:
     before = embedded_store.quad_count()
-    takeover = b'<https://example.org/fed/person/alice> <http://xmlns.com/foaf/0.1/name> "Mallory" .'
+    takeover = b'<https://example.org/fed/site/geneva> <http://www.w3.org/2000/01/rdf-schema#label> "Mallory\'s" .'
     response = client.post("/registrations", data=takeover, headers=mallory | TURTLE)
     assert response.status_code == 403 and response.json["error"] == "not owner"
+    # alice is a registrant: her IRI is her identity, which only she may describe
+    identity = b'<https://example.org/fed/person/alice> <http://xmlns.com/foaf/0.1/name> "Mallory" .'
+    response = client.post("/registrations", data=identity, headers=mallory | TURTLE)
+    assert response.status_code == 403 and response.json["error"] == "not entitled"
+    assert "identity of another agent" in response.json["detail"]
     assert embedded_store.quad_count() == before
 
 
@@ -147,8 +156,19 @@ def test_one_job_tokens_cannot_register(app: Flask, client: FlaskClient, embedde
 
 
 def test_the_whole_example_federation_registers_over_http(tmp_path: Path) -> None:
+    """Each part as its party (the administrator acting for each with ?as=); all at once as one registrant
+    is refused, since it would state other owners' runners and another verifier's verifications."""
+    from kgsched.dev.parties import party_registrations
+
     app = create_app({"STORE": str(tmp_path / "kg"), "ADMIN_TOKEN": ADMIN_TOKEN})
+    client = app.test_client()
     body = b"\n".join(data for _, data in example_documents())
-    response = app.test_client().post("/registrations", data=body, headers=ADMIN_HEADERS | TURTLE)
-    assert response.status_code == 201 and len(response.json["resources"]) > 20
+    assert client.post("/registrations", data=body, headers=ADMIN_HEADERS | TURTLE).status_code == 403
+    resources = 0
+    for party, turtle in party_registrations(example_documents()):
+        response = client.post("/registrations", query_string={"as": str(party)}, data=turtle,
+                               headers=ADMIN_HEADERS | TURTLE)
+        assert response.status_code == 201, response.json
+        resources += len(response.json["resources"])
+    assert resources > 20
     close_app(app)
