@@ -480,3 +480,13 @@ def test_ontology_declares_the_new_terms() -> None:
 def test_sha256_helper_matches_the_example_dataset_checksum() -> None:
     assert sha256_file(EXAMPLES / "data" / "isgri-events-rev2670.csv") == EVENTS_CHECKSUM
     assert os.path.exists(EXAMPLES / "data" / "isgri-events-rev2670.csv")
+
+
+def test_a_name_an_allowed_module_only_imported_is_refused_in_the_child(tmp_path: Path) -> None:
+    guarded = Executor(ProductStore(tmp_path / "products"), EXAMPLES, [str(EXAMPLES / "workflows")],
+                       timeout_seconds=60, allowed_modules=("kgsched_examples",))
+    # kgsched_examples.astro does "from pathlib import Path": the name passes the prefix check on the
+    # implementation string, but the function is pathlib's
+    imported = guarded.execute(claim("kgsched_examples.astro:Path"))
+    assert imported.outcome == "unhandled_exception" and "defined in module 'pathlib'" in imported.error
+    assert guarded.execute(light_curve_job(events())).outcome == "success"

@@ -145,7 +145,7 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
         product_server.stop()
         raise
     executor = Executor(store, data_dir.resolve(), [str(Path(p).resolve()) for p in workflow_path],
-                        timeout_seconds=job_timeout)
+                        timeout_seconds=job_timeout, allowed_modules=policy.allowed_modules)
     agent = RunnerAgent(client, executor, product_server, once=once, poll_seconds=poll, grace_seconds=grace,
                         max_idle_seconds=max_idle, policy=policy)
 

@@ -76,6 +76,9 @@ class Executor:
     python_path: list[str] = field(default_factory=list)
     timeout_seconds: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)  # set: kill the running child
+    #: With a policy: the allowed module prefixes, checked again in the child against the function's
+    #: own ``__module__`` (a name an allowed module merely imported, like ``os.system``, is refused).
+    allowed_modules: tuple[str, ...] | None = None
     _checksums: dict[tuple[str, int, int, int], str] = field(default_factory=dict, repr=False)
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -195,7 +198,7 @@ class Executor:
     def _run_callable(self, implementation: str, values: dict[str, Any], output: Path,
                       workdir: str) -> tuple[int, str]:
         spec = {"callable": implementation, "kwargs": values, "output": str(output),
-                "python_path": self.python_path}
+                "python_path": self.python_path, "allowed_modules": self.allowed_modules}
         return self._run([sys.executable, "-m", "kgsched.runner.call"], workdir, json.dumps(spec))
 
     def _run_command(self, template: str, texts: dict[str, str], output: Path, workdir: str) -> tuple[int, str]:
