@@ -490,3 +490,21 @@ def test_a_name_an_allowed_module_only_imported_is_refused_in_the_child(tmp_path
     imported = guarded.execute(claim("kgsched_examples.astro:Path"))
     assert imported.outcome == "unhandled_exception" and "defined in module 'pathlib'" in imported.error
     assert guarded.execute(light_curve_job(events())).outcome == "success"
+
+
+def test_kgsched_runner_builds_its_policy_from_its_description_and_options(tmp_path: Path) -> None:
+    import click
+
+    from kgsched.cli.runner import runner_policy
+
+    policy = runner_policy(EXAMPLES / "runners.ttl", FED + "runner/alice-laptop", (), ("kgsched_examples",),
+                           ("python",), None)
+    assert policy.trusted_verifiers == {str(CAROL), FED + "person/alice"}  # alice-laptop's ks:trusts
+    assert policy.allowed_modules == ("kgsched_examples",) and policy.allowed_executables == ("python",)
+    assert runner_policy(None, None, (), (), (), None) == RunnerPolicy()  # no description: nothing trusted
+    with pytest.raises(click.UsageError, match="dotted Python module"):
+        runner_policy(None, None, (), ("not a module",), (), None)
+    file = tmp_path / "policy.toml"
+    file.write_text("allow_everything = true\n")
+    with pytest.raises(click.UsageError, match="unknown key"):
+        runner_policy(None, None, (), (), (), file)
