@@ -508,3 +508,13 @@ def test_kgsched_runner_builds_its_policy_from_its_description_and_options(tmp_p
     file.write_text("allow_everything = true\n")
     with pytest.raises(click.UsageError, match="unknown key"):
         runner_policy(None, None, (), (), (), file)
+
+
+def test_a_product_server_behind_a_public_url_reports_locations_under_it(tmp_path: Path) -> None:
+    server = ProductServer(ProductStore(tmp_path / "p"), public_url="http://runner.example.org:8700/")
+    try:
+        assert server.base_url == "http://runner.example.org:8700/products/"
+        location = server.url_for("sha256:" + "a" * 64)
+        assert is_under(location, server.base_url) and location.endswith("/products/" + "a" * 64)
+    finally:
+        server.httpd.server_close()

@@ -109,8 +109,9 @@ def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, .
 @click.option("--job-timeout", type=float, default=None, help="Kill a job running longer than this (s).")
 @click.option("--grace", type=float, default=30.0, show_default=True, help="On SIGTERM, seconds to finish the job.")
 @click.option("--product-url", default=None,
-              help="Base URL other runners reach this runner's products at (default: from --listen); "
-                   "registered as its ks:productEndpoint.")
+              help="The URL other runners reach this runner's product server at, e.g. http://host.example.org:8700 "
+                   "(default: from --listen); products are served under its /products/, registered as the "
+                   "runner's ks:productEndpoint.")
 @click.option("--trust-verifier", "trusted", multiple=True, metavar="IRI",
               help="Run only workflows verified by this agent (repeatable). Default: the ks:trusts of --config.")
 @click.option("--allow-module", "modules", multiple=True, metavar="PREFIX",
@@ -138,9 +139,9 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
     host, _, port = listen.rpartition(":")
     store = ProductStore(storage_dir)
     # the product server runs before registering, so its address is part of the registered description
-    product_server = ProductServer(store, host or "127.0.0.1", int(port or 0)).start()
+    product_server = ProductServer(store, host or "127.0.0.1", int(port or 0), public_url=product_url).start()
     try:
-        client, iri = join(ServiceClient(server, token), config, runner_iri, product_url or product_server.base_url)
+        client, iri = join(ServiceClient(server, token), config, runner_iri, product_server.base_url)
     except BaseException:
         product_server.stop()
         raise
