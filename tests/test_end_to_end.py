@@ -222,3 +222,36 @@ def test_an_anonymous_job_token_runner_runs_one_job_and_leaves(federation: Feder
         assert run["runner"] == FED + "runner/garching-volunteer" and run["outcome"] == KS + "Success"
     finally:
         server.stop()
+
+
+def test_a_job_the_runners_policy_does_not_allow_is_handed_back_unrun(federation: Federation) -> None:
+    alice = start_with_faults(federation)
+    federation.start_runner("geneva-batch")  # its owner allows kgsched_examples and python -m only
+    marker = federation.workdir / "the-attacker-was-here"
+    answer = federation.submit(alice, {"workflow": FED + "workflow/shell-out", "args": {"command": f"touch {marker}"}})
+    [job] = [j["job"] for j in answer["jobs"]]
+
+    def refused() -> bool:
+        return any(c["refusal_reason"] for c in federation.jobs([job])[0]["claims"])
+
+    wait_for(refused, "the runner to refuse the job")
+    [described] = federation.jobs([job])
+    [claim] = described["claims"]
+    assert claim["runner"] == FED + "runner/geneva-batch" and claim["released"] and not claim["live"]
+    assert "refused by the runner's policy" in claim["refusal_reason"] and "'os'" in claim["refusal_reason"]
+    assert described["spent_attempts"] == 0  # a refusal is no attempt
+    # only Geneva has joined, so no eligible runner is left and the job fails rather than wait forever
+    # (with others left it is queued for them: tests/test_runner_policy.py)
+    assert described["eligible_runners"] == [FED + "runner/geneva-batch"] and described["state"] == "failed"
+    excluded = federation.select(f"PREFIX ks: <{KS}> SELECT ?runner WHERE {{\n# @values\n"
+                                 "?job ks:excludedRunner ?runner }", {"job": [URIRef(described["job_iri"])]})
+    assert [row["runner"] for row in excluded] == [FED + "runner/geneva-batch"]
+    assert executions_of(federation, answer["plan"]["root"]) == []  # nothing ran, nothing was reported
+    # the runner goes on with what its owner allows; the refused job is never offered to it again
+    allowed = federation.submit(alice, light_curve(20, 40))
+    [state] = federation.wait_for_jobs([j["job"] for j in allowed["jobs"]], timeout=60)
+    assert state["state"] == "done"
+    assert len(federation.jobs([job])[0]["claims"]) == 1
+    assert not marker.exists()
+    log = (federation.workdir / "runner-geneva-batch.log").read_text()
+    assert "handed back" in log and "refused by the runner's policy" in log

@@ -15,8 +15,9 @@ EVENTS = {"kind": "dataset", "dataset": "https://example.org/fed/data/isgri-even
           "location": "data/isgri-events-rev2670.csv"}
 
 
-def job(implementation: str, arguments: dict, kind: str = PYTHON_CALLABLE) -> dict:
-    return {"workflow": {"implementation_kind": kind, "implementation": implementation}, "arguments": arguments}
+def job(implementation: str, arguments: dict, kind: str = PYTHON_CALLABLE, sources: tuple[str, ...] = ()) -> dict:
+    return {"workflow": {"implementation_kind": kind, "implementation": implementation}, "arguments": arguments,
+            "product_sources": list(sources)}
 
 
 def literal(value) -> dict:
@@ -66,13 +67,15 @@ def test_products_travel_between_runners_with_checksum_verified(tmp_path: Path, 
                     "checksum": p.checksum}
 
         result = elsewhere.execute(job("kgsched_examples.astro:combine_light_curves",
-                                       {"soft": product(soft.product), "hard": product(hard.product)}))
+                                       {"soft": product(soft.product), "hard": product(hard.product)},
+                                       sources=(server.base_url,)))
         assert result.outcome == "success", result.error
         assert "hardness_ratio" in json.loads(result.product.path.read_text())
         # a transfer whose bytes do not match the recorded checksum is detected and not used
         lie = dict(product(soft.product), checksum="sha256:" + "0" * 64)
         bad = Executor(ProductStore(tmp_path / "third"), EXAMPLES, [str(EXAMPLES / "workflows")]).execute(
-            job("kgsched_examples.astro:combine_light_curves", {"soft": lie, "hard": product(hard.product)}))
+            job("kgsched_examples.astro:combine_light_curves", {"soft": lie, "hard": product(hard.product)},
+                sources=(server.base_url,)))
         assert bad.outcome == "unhandled_exception" and "corrupted transfer" in bad.error
         assert not list((tmp_path / "third").rglob("0" * 64))
         with pytest.raises(CorruptTransfer):
@@ -85,15 +88,22 @@ def test_command_line_templating_and_its_exit_codes(executor: Executor, tmp_path
     curve = executor.execute(job("kgsched_examples.astro:light_curve",
                                  {"events": EVENTS, "energy_min_kev": literal(20.0), "energy_max_kev": literal(40.0)}))
     template = "python -m kgsched_examples.periodogram --input {light_curve} --min-period {min_period_s} --output {output}"
-    args = {"light_curve": {"kind": "product", "product": "urn:p:lc", "location": str(curve.product.path),
-                            "checksum": curve.product.checksum}, "min_period_s": literal(200)}
-    result = executor.execute(job(template, args, COMMAND_LINE))
-    assert result.outcome == "success", result.error
-    assert json.loads(result.product.path.read_text())["kind"] == "periodogram"
-    tiny = tmp_path / "tiny.json"
-    tiny.write_text(json.dumps({"time_s": [1, 2], "rate_cts_per_s": [1, 2]}))
-    args["light_curve"] = {"kind": "product", "location": str(tiny), "checksum": sha256_file(tiny)}
-    assert executor.execute(job(template, args, COMMAND_LINE)).outcome == "analysis_exception"
+    server = ProductServer(executor.store).start()
+    try:
+        args = {"light_curve": {"kind": "product", "product": "urn:p:lc",
+                                "location": server.url_for(curve.product.checksum),
+                                "checksum": curve.product.checksum}, "min_period_s": literal(200)}
+        result = executor.execute(job(template, args, COMMAND_LINE, (server.base_url,)))
+        assert result.outcome == "success", result.error
+        assert json.loads(result.product.path.read_text())["kind"] == "periodogram"
+        tiny = tmp_path / "tiny.json"
+        tiny.write_text(json.dumps({"time_s": [1, 2], "rate_cts_per_s": [1, 2]}))
+        stored = executor.store.put(tiny)
+        args["light_curve"] = {"kind": "product", "location": server.url_for(stored.checksum),
+                               "checksum": stored.checksum}
+        assert executor.execute(job(template, args, COMMAND_LINE, (server.base_url,))).outcome == "analysis_exception"
+    finally:
+        server.stop()
 
 
 def test_an_argument_cannot_inject_options_or_commands(executor: Executor, tmp_path: Path) -> None:

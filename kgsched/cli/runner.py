@@ -18,6 +18,7 @@ import click
 
 from kgsched.runner.agent import RunnerAgent, ServiceClient, ServiceError
 from kgsched.runner.executor import Executor
+from kgsched.runner.policy import PolicyFileError, RunnerPolicy
 from kgsched.runner.storage import ProductServer, ProductStore
 
 if TYPE_CHECKING:
@@ -55,14 +56,25 @@ def runner_description(path: Path, runner: str | None) -> tuple[URIRef, Graph]:
     return chosen, description
 
 
-def join(client: ServiceClient, config: Path | None, runner: str | None) -> tuple[ServiceClient, str]:
-    """Register the description (when the token may) and return a client holding the runner's token."""
+def join(client: ServiceClient, config: Path | None, runner: str | None,
+         endpoint: str | None = None) -> tuple[ServiceClient, str]:
+    """Register the description (when the token may) and return a client holding the runner's token.
+
+    ``endpoint`` (the product server's base URL) is registered as the runner's ``ks:productEndpoint``,
+    so the service accepts product locations there and other runners may fetch from it."""
     me = client.whoami()
     if config is None:
         if not me.get("runner_kinds"):
             raise click.UsageError("this token is not a runner's; give --config with the runner's description")
         return client, me["agent"]
     iri, description = runner_description(config, runner)
+    if endpoint is not None:
+        from rdflib import Literal
+        from rdflib.namespace import XSD
+
+        from kgsched.namespaces import KS
+
+        description.set((iri, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
     turtle = description.serialize(format="turtle").encode()
     if me["agent"] == str(iri):
         try:
@@ -81,6 +93,23 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
     label = str(description.value(iri, RDFS.label) or iri)
     token = client.issue_token(str(iri), f"runner agent for {label}")
     return ServiceClient(client.base_url, token, client.timeout), str(iri)
+
+
+def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, ...], modules: tuple[str, ...],
+                  executables: tuple[str, ...], policy_file: Path | None) -> RunnerPolicy:
+    """The owner's policy from the options and the policy file; trusted verifiers default to the
+    ``ks:trusts`` of the runner's own description (``--config``)."""
+    default: list[str] = []
+    if config is not None:
+        from kgsched.namespaces import KS
+
+        iri, description = runner_description(config, runner)
+        default = sorted(str(agent) for agent in description.objects(iri, KS.trusts))
+    try:
+        return RunnerPolicy.build(trusted=trusted, modules=modules, executables=executables,
+                                  policy_file=policy_file, default_trusted=default)
+    except (PolicyFileError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command("runner")
@@ -103,21 +132,47 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between claims when idle.")
 @click.option("--job-timeout", type=float, default=None, help="Kill a job running longer than this (s).")
 @click.option("--grace", type=float, default=30.0, show_default=True, help="On SIGTERM, seconds to finish the job.")
+@click.option("--product-url", default=None,
+              help="The URL other runners reach this runner's product server at, e.g. http://host.example.org:8700 "
+                   "(default: from --listen); products are served under its /products/, registered as the "
+                   "runner's ks:productEndpoint.")
+@click.option("--trust-verifier", "trusted", multiple=True, metavar="IRI",
+              help="Run only workflows verified by this agent (repeatable). Default: the ks:trusts of --config.")
+@click.option("--allow-module", "modules", multiple=True, metavar="PREFIX",
+              help="Allow Python callables (and 'python -m') in modules under this dotted prefix (repeatable). "
+                   "Default: none.")
+@click.option("--allow-executable", "executables", multiple=True, metavar="NAME",
+              help="Allow command lines starting with this executable, a bare name or an absolute path "
+                   "(repeatable; 'python' is this runner's interpreter, only as 'python -m <allowed module>'). "
+                   "Default: none.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="TOML file with trust_verifiers, allow_modules, allow_executables (added to the options).")
 @click.option("-v", "--verbose", is_flag=True)
 def runner_command(server: str, token: str, config: Path | None, runner_iri: str | None, storage_dir: Path,
                    data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
-                   poll: float, job_timeout: float | None, grace: float, verbose: bool) -> None:
-    """Join the federation: register, then claim, execute and report jobs until stopped."""
+                   poll: float, job_timeout: float | None, grace: float, product_url: str | None,
+                   trusted: tuple[str, ...], modules: tuple[str, ...], executables: tuple[str, ...],
+                   policy_file: Path | None, verbose: bool) -> None:
+    """Join the federation: register, then claim, execute and report jobs until stopped.
+
+    Every claimed job is first checked against this machine's policy (trusted verifiers, allowed
+    Python modules and executables); what it does not allow is handed back unrun."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(message)s", stream=sys.stderr)
+    policy = runner_policy(config, runner_iri, trusted, modules, executables, policy_file)
     host, _, port = listen.rpartition(":")
-    client, iri = join(ServiceClient(server, token), config, runner_iri)
     store = ProductStore(storage_dir)
-    product_server = ProductServer(store, host or "127.0.0.1", int(port or 0)).start()
+    # the product server runs before registering, so its address is part of the registered description
+    product_server = ProductServer(store, host or "127.0.0.1", int(port or 0), public_url=product_url).start()
+    try:
+        client, iri = join(ServiceClient(server, token), config, runner_iri, product_server.base_url)
+    except BaseException:
+        product_server.stop()
+        raise
     executor = Executor(store, data_dir.resolve(), [str(Path(p).resolve()) for p in workflow_path],
-                        timeout_seconds=job_timeout)
+                        timeout_seconds=job_timeout, allowed_modules=policy.allowed_modules)
     agent = RunnerAgent(client, executor, product_server, once=once, poll_seconds=poll, grace_seconds=grace,
-                        max_idle_seconds=max_idle)
+                        max_idle_seconds=max_idle, policy=policy)
 
     def on_signal(signum: int, _frame: Any) -> None:
         logging.getLogger("kgsched.runner").info("signal %d: finishing the job in hand, claiming no more", signum)
@@ -126,6 +181,11 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     logging.getLogger("kgsched.runner").info("%s ready; serving products at %s", iri, product_server.base_url)
+    logging.getLogger("kgsched.runner").info("policy: %s", policy.describe())
+    if not policy.trusted_verifiers or not (policy.allowed_modules or policy.allowed_executables):
+        logging.getLogger("kgsched.runner").warning(
+            "this policy allows no job: give --config (its ks:trusts) or --trust-verifier, and --allow-module "
+            "or --allow-executable")
     try:
         code = agent.run()
     finally:

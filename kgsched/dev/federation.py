@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ ADMIN_REGISTRANT = FED + "admin"
 BASE_FILES = ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl", "verifications.ttl")
 #: The three runners the demo starts, at two sites: Geneva (two) and Paris (one).
 DEMO_RUNNERS = ("geneva-batch", "alice-laptop", "paris-cluster")
+#: What the demo's runner owners allow (kgsched.runner.policy): the example workflows' module, and
+#: ``python -m`` of it for the command-line periodogram. Trusted verifiers come from runners.ttl.
+DEMO_POLICY: tuple[str, ...] = ("--allow-module", "kgsched_examples", "--allow-executable", "python")
 
 
 @dataclass
@@ -69,11 +73,15 @@ class Federation:
         self._wait_for(f"{self.url}/openapi.json", "the service")
 
     def start_runner(self, name: str, *, extra_env: dict[str, str] | None = None, storage: str | None = None,
-                     once: bool = False, listen: str | None = None) -> subprocess.Popen[bytes]:
+                     once: bool = False, listen: str | None = None,
+                     policy: Sequence[str] = DEMO_POLICY) -> subprocess.Popen[bytes]:
+        """Start ``kgsched runner`` for a runner of examples/runners.ttl; ``policy`` are its policy options
+        (``--allow-module``, ``--allow-executable``, ``--trust-verifier``, ``--policy``)."""
         args = [sys.executable, "-m", "kgsched", "runner", "--server", self.url, "--token", self.admin_token,
                 "--config", str(self.examples / "runners.ttl"), "--runner", FED + "runner/" + name,
                 "--storage", str(self.workdir / (storage or f"products-{name}")), "--data-dir", str(self.examples),
                 "--workflow-path", str(self.examples / "workflows"), "--poll", "0.2", "--grace", "5"]
+        args += list(policy)
         if once:
             args.append("--once")
         if listen:
@@ -206,4 +214,4 @@ def new_workdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="kgsched-federation-")
 
 
-__all__ = ["DEMO_RUNNERS", "EXAMPLES", "FED", "Federation", "ServiceError", "new_workdir"]
+__all__ = ["DEMO_POLICY", "DEMO_RUNNERS", "EXAMPLES", "FED", "Federation", "ServiceError", "new_workdir"]

@@ -37,6 +37,7 @@ from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
+from kgsched.jobs.product_sources import ProductSources, place
 from kgsched.jobs.states import (
     COMPLETING,
     IRI_OUTCOME,
@@ -51,6 +52,7 @@ from kgsched.jobs.states import (
     Verdict,
     decide_claim,
     decide_heartbeat,
+    decide_refusal,
     decide_report,
 )
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
@@ -63,6 +65,8 @@ _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _STATE_ORDER: dict[State, int] = {"queued": 0, "claimed": 1, "failed": 2, "done": 3}
 #: ks:heldUntil of a job nobody holds: long past, whatever the clock skew allowance.
 NOT_HELD = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: A refusal's reason is kept up to this length (it is the runner's words, shown to people).
+MAX_REFUSAL_CHARS = 2_000
 
 
 def job_iri(job_id: str) -> URIRef:
@@ -155,6 +159,7 @@ class Grant:
     claim: PlacedClaim
     context: ExecutionContext
     lease_seconds: float
+    product_sources: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         ctx = self.context
@@ -165,9 +170,10 @@ class Grant:
             "expression": str(ctx.expression), "address": ctx.address,
             "workflow": {"iri": str(ctx.workflow), "version": ctx.version,
                          "implementation_kind": _str(ctx.implementation_kind),
-                         "implementation": ctx.implementation},
+                         "implementation": ctx.implementation, "verifiers": [str(v) for v in ctx.verifiers]},
             "arguments": ctx.arguments_json(),
             "storage": [str(s) for s in ctx.runner_storage],
+            "product_sources": list(self.product_sources),
         }
 
 
@@ -281,7 +287,8 @@ class JobQueue:
             entry = claims.setdefault(row["claim"], {
                 "runner": row["runner"], "token_hash": str(row["tokenHash"]),
                 "claimed_at": from_literal(row["claimedAt"]), "token": row.get("token"),
-                "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None})
+                "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None,
+                "refusal": None})
             entry["leases"].add(from_literal(row["leaseUntil"]))
             if row.get("outcome") is not None:
                 entry["outcomes"].add(row["outcome"])
@@ -291,10 +298,12 @@ class JobQueue:
                 entry["released"] = True
             if row.get("progress") is not None:
                 entry["progress"] = float(row["progress"])
+            if row.get("refusal") is not None:
+                entry["refusal"] = str(row["refusal"])
         records = tuple(
             ClaimRecord(iri, e["runner"], e["token_hash"], e["claimed_at"], max(e["leases"]), e["token"],
                         frozenset(e["outcomes"]), frozenset(e["digests"]), e["released"], e["progress"],
-                        frozenset(e["leases"]))
+                        frozenset(e["leases"]), e["refusal"])
             for iri, e in sorted(claims.items()))
         first = rows[0]
         held = frozenset(from_literal(r["heldUntil"]) for r in rows)
@@ -400,7 +409,7 @@ class JobQueue:
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
         return Grant(placed, self.context(placed.job, placed.iri, runner, placed.claimed_at),
-                     self.settings.lease_seconds)
+                     self.settings.lease_seconds, tuple(ProductSources.read(self.store).all()))
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)
@@ -464,6 +473,8 @@ class JobQueue:
                 now = self.clock()
                 if context is None:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
+                    # the product's location must be under the runner's own sources (400 otherwise)
+                    report = place(report, runner, context.runner_storage, ProductSources.read(self.store))
                 believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
                 graph, execution, product = execution_graph(context, believed)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
@@ -486,6 +497,30 @@ class JobQueue:
                         raise LeaseLost(verdict.reason)
             self.sleep(self._backoff(attempt))
         raise Contention("the report kept colliding with other claims on the job; send it again in a moment")
+
+    def refuse(self, job: URIRef, runner: URIRef, claim_token: str, reason: str, *, token: URIRef | None = None,
+               one_job: bool = False) -> dict[str, Any]:
+        """The holder hands the job back unrun, because its owner's policy does not allow it: the claim is
+        released with ``ks:refusalReason``, the runner is excluded for the job (``ks:excludedRunner``), and
+        the job is queued again without spending an attempt — or fails if no other eligible runner is left.
+
+        Fenced like a report (the claim token, a live lease, nothing reported yet), and written in one
+        update by the holder only, so it races with nothing: while the claim is live nobody else holds the job."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidRequest("reason must be a non-empty string saying why the job is refused")
+        reason = reason.strip()[:MAX_REFUSAL_CHARS]
+        with self.store.write_lock:
+            record = _with_eligible(self.record(job), self.eligible(job))
+            claim = self.own_claim(record, runner, claim_token, token, one_job)
+            verdict = decide_refusal(record, claim.iri, self.clock())
+            if verdict.action != "accept":
+                raise LeaseLost(verdict.reason)
+            assert verdict.next_state is not None
+            extra: list[Triple] = [(claim.iri, KS.released, Literal(True)),
+                                   (claim.iri, KS.refusalReason, Literal(reason)),
+                                   (record.iri, KS.excludedRunner, claim.runner)]
+            self.store.update(self._state_update(record, verdict.next_state, extra, held=NOT_HELD))
+        return {"job": job_id(job), "state": verdict.next_state, "detail": verdict.reason, "reason": reason}
 
     # -- the report protocol, step by step (the tests interleave these with bids) -------------------
     def mark_report(self, claim: URIRef, digest: str, outcome: URIRef) -> list[Triple]:
@@ -559,7 +594,7 @@ class JobQueue:
             "claims": [{
                 "claim": str(c.iri), "runner": str(c.runner), "claimed_at": iso(c.claimed_at),
                 "lease_until": iso(c.lease_until), "live": c.live(now), "released": c.released,
-                "progress": c.progress,
+                "progress": c.progress, "refusal_reason": c.refusal,
                 "reported_outcome": sorted(IRI_OUTCOME.get(o, str(o)) for o in c.outcomes) or None,
             } for c in sorted(record.claims, key=lambda c: c.claimed_at)],
             "executions": [{

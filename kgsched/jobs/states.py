@@ -33,9 +33,10 @@ IRI_STATE: dict[URIRef, State] = {iri: state for state, iri in STATE_IRI.items()
 TRANSITIONS: dict[tuple[State, State], str] = {
     ("queued", "claimed"): "a runner's claim was the only live one on the job",
     ("claimed", "done"): "the holder reported a success or an analysis exception",
-    ("claimed", "queued"): "the holder reported an unhandled exception and another runner may retry it, "
-                           "or the holder's lease ran out",
-    ("claimed", "failed"): "the holder reported an unhandled exception and no attempt or eligible runner is left",
+    ("claimed", "queued"): "the holder reported an unhandled exception or refused the job under its owner's policy, "
+                           "and another runner may retry it; or the holder's lease ran out",
+    ("claimed", "failed"): "the holder reported an unhandled exception (or refused the job) and no attempt or "
+                           "eligible runner is left",
     ("queued", "failed"): "claims ran out of lease as many times as the job allows",
 }
 
@@ -96,6 +97,7 @@ class ClaimRecord:
     released: bool = False
     progress: float | None = None
     lease_values: frozenset[dt.datetime] = frozenset()  # every ks:leaseUntil read (normally one)
+    refusal: str | None = None  # why it was handed back unrun under the runner owner's policy (ks:refusalReason)
 
     def live(self, now: dt.datetime, skew: float = 0.0) -> bool:
         """Whether the claim still holds (or bids for) the job at ``now``, allowing ``skew`` seconds of
@@ -135,13 +137,15 @@ class JobRecord:
 
     def spent_attempts(self, now: dt.datetime, skew: float = 0.0) -> int:
         """Claims that ended without a recorded result: lease expired, or released after an unhandled
-        exception (a report left unrecorded on an expired claim counts as no result)."""
-        return sum(1 for c in self.claims if not c.live(now, skew))
+        exception (a report left unrecorded on an expired claim counts as no result). A claim handed back
+        unrun under the runner's policy (refused) is no attempt: the job was never tried."""
+        return sum(1 for c in self.claims if not c.live(now, skew) and c.refusal is None)
 
     @property
     def excluded_runners(self) -> frozenset[URIRef]:
-        """Runners that ended the job with an unhandled exception; it is retried elsewhere."""
-        return frozenset(c.runner for c in self.claims if c.released and KS.UnhandledException in c.outcomes)
+        """Runners that ended the job with an unhandled exception, or refused it; it is retried elsewhere."""
+        return frozenset(c.runner for c in self.claims
+                         if c.released and (c.refusal is not None or KS.UnhandledException in c.outcomes))
 
 
 @dataclass(frozen=True)
@@ -254,3 +258,25 @@ def decide_heartbeat(job: JobRecord, mine: URIRef, now: dt.datetime, margin: flo
         return Verdict("refuse", f"the lease ran out (or has under {margin:g} s left) at "
                                  f"{claim.lease_until.isoformat()}; stop and claim again")
     return Verdict("accept", "lease extended")
+
+
+def decide_refusal(job: JobRecord, mine: URIRef, now: dt.datetime) -> Verdict:
+    """The holder hands the job back unrun (its owner's policy does not allow it): accepted while its
+    claim is live and reported nothing. No attempt is spent; the job is queued again for the other
+    eligible runners, or fails when none is left (it would otherwise wait forever)."""
+    claim = job.claim(mine)
+    if claim is None:
+        return Verdict("refuse", "no such claim on the job")
+    if job.stored_state in ("done", "failed"):
+        return Verdict("refuse", f"the job is {job.stored_state}")
+    if claim.released or claim.outcomes:
+        return Verdict("refuse", "this claim already reported its result")
+    if not claim.live(now):
+        return Verdict("refuse", f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
+                                 "to the queue")
+    remaining = job.eligible - job.excluded_runners - {claim.runner}
+    if job.eligible and not remaining:
+        transition("claimed", "failed")
+        return Verdict("accept", "refusal recorded; the job failed: no other eligible runner is left", "failed")
+    transition("claimed", "queued")
+    return Verdict("accept", "refusal recorded; the job goes back to the queue for another runner", "queued")

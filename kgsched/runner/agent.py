@@ -1,4 +1,4 @@
-"""The runner agent's loop: register, then claim → stage → execute → store → report, with heartbeats.
+"""The runner agent's loop: register, then claim → check policy → stage → execute → store → report, with heartbeats.
 
 Joining is one command (``kgsched runner``). Given its owner's token and its own description, the
 agent registers (or updates) the description under the owner, issues itself a runner token, and
@@ -7,6 +7,10 @@ extends the lease and reports progress; if the lease is lost (409), the job is a
 from an expired lease would be refused anyway. On SIGTERM the agent stops claiming, lets the running
 job finish within a grace period, and otherwise kills it and hands the job back (reported as an
 unhandled exception, so the service retries it elsewhere at once instead of waiting for the lease).
+
+Right after a claim, before anything is staged, the job is checked against the owner's local policy
+(kgsched.runner.policy: trusted verifiers, allowed Python modules and executables); a job the policy
+does not allow is handed back with the reason (``POST /jobs/<id>/refuse``) and never touched.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgsched.runner.executor import ExecutionResult, Executor
+from kgsched.runner.policy import PolicyRefusal, RunnerPolicy
 from kgsched.runner.storage import ProductServer
 
 log = logging.getLogger("kgsched.runner")
@@ -87,6 +92,9 @@ class ServiceClient:
     def report(self, job: str, report: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", f"/jobs/{job}/result", report)[1]
 
+    def refuse(self, job: str, claim_token: str, reason: str) -> dict[str, Any]:
+        return self.call("POST", f"/jobs/{job}/refuse", {"claim_token": claim_token, "reason": reason})[1]
+
 
 @dataclass
 class RunnerAgent:
@@ -98,6 +106,7 @@ class RunnerAgent:
     heartbeat_seconds: float | None = None  # default: a third of the lease
     grace_seconds: float = 30.0
     max_idle_seconds: float | None = None  # with --once: give up after waiting this long for a job
+    policy: RunnerPolicy = field(default_factory=RunnerPolicy)  # the default allows nothing
     stopping: threading.Event = field(default_factory=threading.Event)
     jobs_done: int = 0
 
@@ -138,6 +147,8 @@ class RunnerAgent:
     def process(self, job: dict[str, Any]) -> None:
         name = job["workflow"].get("iri", "?").rsplit("/", 1)[-1]
         log.info("claimed job %s (%s, expression %s)", job["job"], name, job.get("address", "")[:12])
+        if not self.allowed(job):
+            return
         started = dt.datetime.now(dt.UTC)
         lost_lease = threading.Event()
         beating = threading.Event()
@@ -157,6 +168,21 @@ class RunnerAgent:
             log.info("job %s: %s (%s)", job["job"], result.outcome, receipt.get("detail", ""))
         except ServiceError as exc:
             log.warning("job %s: result refused: %s", job["job"], exc)
+
+    def allowed(self, job: dict[str, Any]) -> bool:
+        """The owner's policy check, before anything is staged; a refused job is handed back with the reason."""
+        try:
+            self.policy.check(job)
+            return True
+        except PolicyRefusal as exc:
+            reason = f"refused by the runner's policy: {exc.reason}"
+        log.warning("job %s: %s", job["job"], reason)
+        try:
+            answer = self.client.refuse(job["job"], job["claim_token"], reason)
+            log.info("job %s handed back: %s", job["job"], answer.get("detail", ""))
+        except ServiceError as exc:  # e.g. the lease ran out meanwhile: the job goes back to the queue anyway
+            log.warning("job %s: the refusal was not recorded: %s", job["job"], exc)
+        return False
 
     def report_for(self, job: dict[str, Any], result: ExecutionResult, started: dt.datetime) -> dict[str, Any]:
         report: dict[str, Any] = {

@@ -31,6 +31,17 @@ def write_product(result: Any, output: Path) -> None:
         output.write_text(json.dumps(result, sort_keys=True, separators=(",", ":"), allow_nan=False))
 
 
+def check_origin(function: Any, allowed: list[str] | None) -> None:
+    """With the runner's allowed module prefixes: the function must be defined under one of them, not
+    merely imported into an allowed module (``from os import system`` would otherwise expose it)."""
+    if allowed is None:
+        return
+    origin = getattr(function, "__module__", None) or ""
+    if not any(origin == prefix or origin.startswith(prefix + ".") for prefix in allowed):
+        raise PermissionError(f"{function!r} is defined in module {origin!r}, not under an allowed module prefix "
+                              f"({', '.join(allowed) or 'none'}); the runner's policy does not allow it")
+
+
 def main() -> int:
     spec = json.load(sys.stdin)
     sys.path[:0] = spec.get("python_path", [])
@@ -40,6 +51,7 @@ def main() -> int:
     try:
         module_name, _, function_name = spec["callable"].partition(":")
         function = getattr(importlib.import_module(module_name), function_name)
+        check_origin(function, spec.get("allowed_modules"))
         result = function(**spec["kwargs"])
     except AnalysisException as exc:
         write_product({"kind": "analysis exception", "message": str(exc)}, output)

@@ -7,7 +7,22 @@ Implementations
   * ``ks:CommandLine`` — a template such as ``python -m tool --input {events} --out {output}``,
     split like a shell would (shlex) but run without one; each ``{name}`` is replaced by the
     argument (a literal's lexical form or a local path) inside a single argv element, so arguments
-    cannot inject options or commands. ``{output}`` is where the product goes (stdout otherwise).
+    cannot inject commands. ``{output}`` is where the product goes (stdout otherwise). Placeholders
+    are plain names (no ``{x.attr}``, ``{x[0]}``, ``{x!r}`` or format specs). An argument can never
+    become an option of the tool: a value starting with ``-`` that fills a *standalone* placeholder
+    (an argv element that is exactly ``{name}``) is refused — the job ends as an unhandled exception
+    saying so — unless the template declares ``--`` (end of options) in an earlier argv element, as
+    in ``grep -e {pattern} -- {file}``. A placeholder inside a longer element (``--min={x}``) cannot
+    start an option, so its value may start with ``-``.
+
+Staging (before anything runs; a refusal is a ``StagingError``, reported as an unhandled exception)
+  * datasets with a local ``ks:location`` are read only from inside ``--data-dir``: the path is
+    resolved, so ``..``, absolute paths and symlinks that lead outside it are refused; the dataset's
+    ``ks:checksum``, where the graph has one, must match the file;
+  * products (and any dataset with an http(s) location) are fetched only from ``http://`` or
+    ``https://`` URLs under one of the base URLs the claim lists in ``product_sources`` (the registered
+    storages' ``ks:baseUrl`` and runners' ``ks:productEndpoint``; kgsched.runner.sources) — never
+    ``file://``, a local path or an arbitrary URL — and only with a checksum, verified on arrival.
 
 Outcome rules (the seeds' ODA convention): exit 0 is a success; a raised ``AnalysisException`` (exit
 status 65 for commands) is a scientific no-result — a valid, cacheable product; anything else is an
@@ -18,17 +33,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from kgsched.runner.call import EXIT_ANALYSIS_EXCEPTION
+from kgsched.runner.sources import refusal
 from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct, sha256_file
 
 Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
@@ -57,10 +76,18 @@ class Executor:
     python_path: list[str] = field(default_factory=list)
     timeout_seconds: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)  # set: kill the running child
+    #: With a policy: the allowed module prefixes, checked again in the child against the function's
+    #: own ``__module__`` (a name an allowed module merely imported, like ``os.system``, is refused).
+    allowed_modules: tuple[str, ...] | None = None
+    _checksums: dict[tuple[str, int, int, int], str] = field(default_factory=dict, repr=False)
 
     # -- inputs ----------------------------------------------------------------------------------
-    def stage(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-        """Python values and command-line strings for every argument, and the entities used."""
+    def stage(self, arguments: dict[str, Any], product_sources: Sequence[str] = ()) -> tuple[
+            dict[str, Any], dict[str, str], list[str]]:
+        """Python values and command-line strings for every argument, and the entities used.
+
+        ``product_sources`` are the base URLs the claim lists (kgsched.runner.sources): the only places
+        a product, or a dataset that is not local, is fetched from."""
         values: dict[str, Any] = {}
         texts: dict[str, str] = {}
         used: list[str] = []
@@ -70,39 +97,73 @@ class Executor:
                 values[name] = argument["value"]
                 texts[name] = str(argument.get("lexical", argument["value"]))
                 continue
-            path = self._stage_data(name, argument)
+            path = self._stage_data(name, argument, product_sources)
             values[name] = texts[name] = str(path)
             used.append(argument.get("dataset") or argument.get("product"))
         return values, texts, [u for u in used if u]
 
-    def _stage_data(self, name: str, argument: dict[str, Any]) -> Path:
+    def _stage_data(self, name: str, argument: dict[str, Any], product_sources: Sequence[str] = ()) -> Path:
+        kind = argument.get("kind")
+        if kind not in ("dataset", "product"):
+            raise StagingError(f"argument {name!r} has an unknown kind {kind!r}")
         location, checksum = argument.get("location"), argument.get("checksum")
-        if not location:
+        if not location or not isinstance(location, str):
             raise StagingError(f"argument {name!r} has no location to read it from")
-        if location.startswith(("http://", "https://")):
-            if not checksum:
-                raise StagingError(f"argument {name!r} has no checksum to verify its transfer")
-            try:
-                return self.store.fetch(location, checksum)
-            except CorruptTransfer as exc:
-                raise StagingError(f"corrupted transfer of {name!r}, not used: {exc}") from exc
-            except OSError as exc:
-                raise StagingError(f"cannot fetch {name!r} from {location}: {exc}") from exc
-        path = Path(location.removeprefix("file://"))
-        if not path.is_absolute():
-            path = self.data_dir / path
-        if not path.is_file():
-            raise StagingError(f"argument {name!r}: no file at {path}")
-        if checksum and argument.get("kind") == "product" and sha256_file(path) != checksum:
+        if kind == "product" or location.startswith(("http://", "https://")):
+            return self._fetch(name, kind, location, checksum, product_sources)
+        path = self._local_dataset(name, location)
+        if checksum and self._checksum(path) != checksum:
             raise StagingError(f"argument {name!r}: {path} does not match checksum {checksum}")
         return path
+
+    def _fetch(self, name: str, kind: str, location: str, checksum: str | None,
+               product_sources: Sequence[str]) -> Path:
+        """A product (always) or a remote dataset: only from under a listed source, checksum verified."""
+        why = refusal(location, product_sources)
+        if why is not None:
+            raise StagingError(f"{kind} {name!r} is not fetched: {why}")
+        if not checksum:
+            raise StagingError(f"argument {name!r} has no checksum to verify its transfer")
+        try:
+            return self.store.fetch(location, checksum)
+        except ValueError as exc:
+            raise StagingError(f"argument {name!r}: {exc}") from exc
+        except CorruptTransfer as exc:
+            raise StagingError(f"corrupted transfer of {name!r}, not used: {exc}") from exc
+        except OSError as exc:
+            raise StagingError(f"cannot fetch {name!r} from {location}: {exc}") from exc
+
+    def _local_dataset(self, name: str, location: str) -> Path:
+        """A dataset's file, only from inside --data-dir: the path is resolved (``..``, absolute paths
+        and symlinks included) and refused unless it lands inside the resolved data directory."""
+        root = self.data_dir.resolve()
+        path = Path(location.removeprefix("file://"))
+        try:
+            resolved = (path if path.is_absolute() else root / path).resolve()
+        except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+            raise StagingError(f"argument {name!r}: cannot resolve {location!r}: {exc}") from exc
+        if not resolved.is_relative_to(root):
+            raise StagingError(f"argument {name!r}: {location!r} is outside the data directory {root}; "
+                               "datasets are staged only from inside --data-dir")
+        if not resolved.is_file():
+            raise StagingError(f"argument {name!r}: no file at {resolved}")
+        return resolved
+
+    def _checksum(self, path: Path) -> str:
+        """sha256 of a local dataset, remembered while the file's size, mtime and inode stay the same."""
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        known = self._checksums.get(key)
+        if known is None:
+            known = self._checksums[key] = sha256_file(path)
+        return known
 
     # -- running ---------------------------------------------------------------------------------
     def execute(self, job: dict[str, Any]) -> ExecutionResult:
         started = time.monotonic()
         workflow = job["workflow"]
         try:
-            values, texts, used = self.stage(job.get("arguments", {}))
+            values, texts, used = self.stage(job.get("arguments", {}), job.get("product_sources") or ())
         except StagingError as exc:
             return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}")
         with tempfile.TemporaryDirectory(prefix="kgsched-job-") as workdir:
@@ -137,15 +198,14 @@ class Executor:
     def _run_callable(self, implementation: str, values: dict[str, Any], output: Path,
                       workdir: str) -> tuple[int, str]:
         spec = {"callable": implementation, "kwargs": values, "output": str(output),
-                "python_path": self.python_path}
+                "python_path": self.python_path, "allowed_modules": self.allowed_modules}
         return self._run([sys.executable, "-m", "kgsched.runner.call"], workdir, json.dumps(spec))
 
     def _run_command(self, template: str, texts: dict[str, str], output: Path, workdir: str) -> tuple[int, str]:
-        names = {**texts, "output": str(output)}
         try:
-            argv = [token.format_map(names) for token in shlex.split(template)]
-        except (KeyError, ValueError, IndexError) as exc:
-            return 70, f"command template {template!r} cannot be filled: {exc!r}"
+            argv = command_argv(template, {**texts, "output": str(output)})
+        except TemplateError as exc:
+            return 70, f"command template {template!r} cannot be filled: {exc}"
         if argv and argv[0] == "python":
             argv[0] = sys.executable  # the runner's own interpreter, with kgsched importable
         code, stderr = self._run(argv, workdir, None, stdout_to=None if "{output}" in template else output)
@@ -182,3 +242,49 @@ class Executor:
             process.stderr.close()
             if stdout_to is not None:
                 stdout.close()
+
+
+class TemplateError(ValueError):
+    """A command-line template that cannot be filled safely with the given arguments."""
+
+
+_STANDALONE = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def command_argv(template: str, names: dict[str, str]) -> list[str]:
+    """The argv of a command-line template with its placeholders filled (see the module docstring).
+
+    Placeholders are plain names (``{events}``): no attribute access, index, conversion or format spec.
+    A value starting with ``-`` in a standalone placeholder (an argv element that is exactly ``{name}``)
+    would be read as an option of the tool, so it is refused, unless the template has ``--`` (the end of
+    options) in an earlier argv element."""
+    try:
+        tokens = shlex.split(template)
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from None
+    argv: list[str] = []
+    for index, token in enumerate(tokens):
+        standalone = _STANDALONE.match(token)
+        if standalone and names.get(standalone.group(1), "").startswith("-") and "--" not in tokens[:index]:
+            raise TemplateError(f"the value of {{{standalone.group(1)}}} starts with '-' and would be read as an "
+                                "option; the template must put '--' before that argument to allow it")
+        argv.append(_fill(token, names))
+    return argv
+
+
+def _fill(token: str, names: dict[str, str]) -> str:
+    parts: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(token))
+    except ValueError as exc:
+        raise TemplateError(f"{token!r}: {exc}") from None
+    for literal, field_name, spec, conversion in parsed:
+        parts.append(literal)
+        if field_name is None:
+            continue
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field_name) or spec or conversion:
+            raise TemplateError(f"{token!r}: placeholders are plain names like {{events}}")
+        if field_name not in names:
+            raise TemplateError(f"no argument named {field_name!r}")
+        parts.append(names[field_name])
+    return "".join(parts)

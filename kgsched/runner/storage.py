@@ -103,13 +103,18 @@ class ProductStore:
 class ProductServer:
     """Serves ``GET /products/<sha256>`` from a ProductStore, in a background thread."""
 
-    def __init__(self, store: ProductStore, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, store: ProductStore, host: str = "127.0.0.1", port: int = 0,
+                 public_url: str | None = None) -> None:
         handler = _handler_for(store)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="product-server", daemon=True)
+        #: Where others reach it (behind a proxy, or listening on 0.0.0.0); the listening address otherwise.
+        self.public_url = None if public_url is None else public_url.rstrip("/") + "/products/"
 
     @property
     def base_url(self) -> str:
+        if self.public_url is not None:
+            return self.public_url
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/products/"
 

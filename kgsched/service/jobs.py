@@ -7,6 +7,11 @@ anonymous job-token runner with a one-job token); a runner acts only on jobs it 
 ``POST /jobs/claim`` → 200 with the job (claim token, lease, workflow, arguments), 204 when nothing
 is claimable, 503 when every bid collided (retry). ``POST /jobs/<id>/heartbeat`` and
 ``/jobs/<id>/result`` carry the claim token; a lease that ran out is 409, another runner's job 403.
+``POST /jobs/<id>/refuse`` ``{claim_token, reason}`` hands a claimed job back unrun because the
+runner owner's local policy does not allow it (kgsched.runner.policy): the claim is released with the
+reason, the runner excluded for the job, and the job queued again without spending an attempt.
+A reported product ``location`` must lie under the runner's own ``ks:productEndpoint`` or the
+``ks:baseUrl`` of a storage it ``ks:usesStorage`` (400 otherwise, nothing written).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def claim() -> Response:
     body = grant.to_json()
     job = body["job"]
     body.update(url=url_for(".describe", job_id=job), heartbeat_url=url_for(".heartbeat", job_id=job),
-                result_url=url_for(".result", job_id=job))
+                result_url=url_for(".result", job_id=job), refuse_url=url_for(".refuse", job_id=job))
     return jsonify(body)
 
 
@@ -79,6 +84,16 @@ def result(job_id: str) -> Response:
     receipt = current().queue.report(job, identity.agent, payload.get("claim_token", ""), report,
                                      token=identity.token, one_job=identity.one_job)
     return jsonify(receipt.to_json())
+
+
+@bp.post("/jobs/<job_id>/refuse")
+def refuse(job_id: str) -> Response:
+    job = job_iri(job_id)
+    identity = require_runner()
+    payload = json_object({"claim_token", "reason"})
+    receipt = current().queue.refuse(job, identity.agent, payload.get("claim_token", ""), payload.get("reason"),
+                                     token=identity.token, one_job=identity.one_job)
+    return jsonify(receipt)
 
 
 @bp.get("/jobs/<job_id>")

@@ -114,6 +114,14 @@ def document(version: str) -> dict[str, Any]:
                     "claim_token": claim_token, "progress": {"type": "number", "minimum": 0, "maximum": 1}}}),
                 "responses": {"200": _ok("new lease_until"), "400": ERROR, "401": ERROR, "403": ERROR,
                               "404": ERROR, "409": ERROR}}},
+            "/jobs/{job_id}/refuse": {"post": {
+                "summary": "hand a claimed job back unrun: the runner owner's policy does not allow it (the runner "
+                           "is excluded for the job; no attempt is counted)", "security": BEARER,
+                "parameters": [job_id],
+                "requestBody": _json_body({"type": "object", "required": ["claim_token", "reason"], "properties": {
+                    "claim_token": claim_token, "reason": {"type": "string", "minLength": 1}}}),
+                "responses": {"200": _ok("the job's next state"), "400": ERROR, "401": ERROR, "403": ERROR,
+                              "404": ERROR, "409": ERROR}}},
             "/jobs/{job_id}/result": {"post": {
                 "summary": "report the result (idempotent; fenced by the claim token)", "security": BEARER,
                 "parameters": [job_id],
