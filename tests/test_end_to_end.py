@@ -18,6 +18,7 @@ from rdflib import URIRef
 from kgsched.dev.demo import demo_flow
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.parties import party_registrations
 from kgsched.runner.storage import ProductServer, ProductStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +99,9 @@ def test_demo_flow_end_to_end(federation: Federation) -> None:
 def start_with_faults(federation: Federation, lease_seconds: float = 60) -> str:
     federation.start_service(lease_seconds=lease_seconds)
     federation.register_base()
-    federation.admin.register((ROOT / "tests" / "data" / "fault-workflows.ttl").read_bytes(),
-                              as_registrant=FED + "admin")
+    faults = ROOT / "tests" / "data" / "fault-workflows.ttl"
+    for party, turtle in party_registrations([(faults.name, faults.read_bytes())]):
+        federation.admin.register(turtle, as_registrant=str(party))
     return federation.token_for(ALICE)
 
 

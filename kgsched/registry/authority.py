@@ -67,7 +67,7 @@ PREDICATES: dict[URIRef, Rule] = {
                      KS.baseUrl], OWN),
     # runners (their registrant: the owner, or an agent the owner authorises)
     **dict.fromkeys([KS.cores, KS.memoryBytes, KS.storageBytes, KS.supports, KS.usesStorage, KS.trusts,
-                     KS.serves], OWN),
+                     KS.serves, KS.productEndpoint], OWN),
     KS.ownedBy: Rule("confirmed", "counts when the owner registered the runner or states ks:authorizes"),
     KS.holds: Rule("confirmed", "for a compute-to-data dataset, counts when its registrant grants access"),
     KS.canRead: Rule("confirmed", "for a compute-to-data dataset, counts when its registrant grants access"),
@@ -87,7 +87,7 @@ PREDICATES: dict[URIRef, Rule] = {
         KS.consideredOffer, KS.estimatedCostSeconds, KS.reason,
         KS.state, KS.fromPlan, KS.eligibleRunner, KS.dependsOn, KS.maxAttempts, KS.claimOf, KS.claimedBy,
         KS.claimedWith, KS.claimTokenHash, KS.claimedAt, KS.leaseUntil, KS.progress, KS.reportedOutcome,
-        KS.reportDigest, KS.released, KS.heldUntil, KS.excludedRunner, KS.forJob,
+        KS.reportDigest, KS.released, KS.heldUntil, KS.excludedRunner, KS.forJob, KS.refusalReason,
         KS.tokenHash, KS.tokenFor, KS.issuedBy, KS.oneJob, KS.issuedUnder,
         KS.creditedTo, KS.amount, KS.creditReason, KS.forExecution, KS.forProduct,
     ], SERVICE),
