@@ -8,6 +8,13 @@ Implementations
     split like a shell would (shlex) but run without one; each ``{name}`` is replaced by the
     argument (a literal's lexical form or a local path) inside a single argv element, so arguments
     cannot inject options or commands. ``{output}`` is where the product goes (stdout otherwise).
+  * ``ks:Notebook`` — a Jupyter notebook, its path relative to the runner's workflow path, executed
+    with papermill in a child process (kgsched.runner.notebook): the arguments are injected after
+    its ``parameters`` cell, with ``output``, the path where it writes its product. The executed
+    notebook is stored too and reported with the result (``ks:executedNotebook``).
+  * ``ks:WebService`` — a process of a remote OGC API – Processes service, called by a service
+    runner (kgsched.runner.ogc) with the endpoint and input mapping its grant carries; the result
+    it fetches is the product.
 
 Outcome rules (the seeds' ODA convention): exit 0 is a success; a raised ``AnalysisException`` (exit
 status 65 for commands) is a scientific no-result — a valid, cacheable product; anything else is an
@@ -19,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +42,8 @@ from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct,
 Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
 PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
 COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
+NOTEBOOK = "https://w3id.org/kgsched#Notebook"
+WEB_SERVICE = "https://w3id.org/kgsched#WebService"
 MAX_ERROR_CHARS = 20_000
 
 
@@ -44,6 +54,7 @@ class ExecutionResult:
     product: StoredProduct | None = None
     error: str | None = None
     used: list[str] = field(default_factory=list)  # IRIs of the datasets and products read
+    notebook: StoredProduct | None = None  # a notebook workflow's executed notebook (any outcome)
 
 
 class StagingError(Exception):
@@ -107,26 +118,33 @@ class Executor:
             return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}")
         with tempfile.TemporaryDirectory(prefix="kgsched-job-") as workdir:
             output = Path(workdir) / "product"
+            executed = Path(workdir) / "executed.ipynb"
             kind = workflow.get("implementation_kind")
             if kind == PYTHON_CALLABLE:
                 code, stderr = self._run_callable(workflow["implementation"], values, output, workdir)
             elif kind == COMMAND_LINE:
                 code, stderr = self._run_command(workflow["implementation"], texts, output, workdir)
+            elif kind == NOTEBOOK:
+                code, stderr = self._run_notebook(workflow["implementation"], values, output, executed, workdir)
+            elif kind == WEB_SERVICE:
+                code, stderr = self._call_service(job, values, output, started)
             else:
                 return ExecutionResult("unhandled_exception", time.monotonic() - started,
                                        error=f"this runner cannot execute implementation kind {kind}")
             duration = time.monotonic() - started
+            notebook = self.store.put(executed) if executed.exists() else None
             if code == 0 and output.exists():
-                return ExecutionResult("success", duration, self.store.put(output), used=used)
+                return ExecutionResult("success", duration, self.store.put(output), used=used, notebook=notebook)
             if code == EXIT_ANALYSIS_EXCEPTION:
                 if not output.exists():
                     output.write_text(json.dumps({"kind": "analysis exception", "message": stderr.strip()}))
                 return ExecutionResult("analysis_exception", duration, self.store.put(output),
-                                       error=stderr.strip()[-MAX_ERROR_CHARS:], used=used)
+                                       error=stderr.strip()[-MAX_ERROR_CHARS:], used=used, notebook=notebook)
             reason = stderr.strip() or f"exit status {code}"
             if code == 0:
                 reason = "the implementation exited 0 but wrote no product"
-            return ExecutionResult("unhandled_exception", duration, error=reason[-MAX_ERROR_CHARS:], used=used)
+            return ExecutionResult("unhandled_exception", duration, error=reason[-MAX_ERROR_CHARS:], used=used,
+                                   notebook=notebook)
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -139,6 +157,45 @@ class Executor:
         spec = {"callable": implementation, "kwargs": values, "output": str(output),
                 "python_path": self.python_path}
         return self._run([sys.executable, "-m", "kgsched.runner.call"], workdir, json.dumps(spec))
+
+    def notebook_path(self, implementation: str) -> Path:
+        """The notebook named by a workflow: a relative path under one of the workflow path's directories."""
+        relative = Path(implementation)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise StagingError(f"notebook path {implementation!r} must be relative to the runner's workflow path, "
+                               "without '..'")
+        for directory in self.python_path:
+            candidate = Path(directory) / relative
+            if candidate.is_file():
+                return candidate
+        where = ", ".join(self.python_path) or "(no --workflow-path given)"
+        raise StagingError(f"notebook {implementation!r} not found under the runner's workflow path: {where}")
+
+    def _run_notebook(self, implementation: str, values: dict[str, Any], output: Path, executed: Path,
+                      workdir: str) -> tuple[int, str]:
+        try:
+            path = self.notebook_path(implementation)
+        except StagingError as exc:
+            return 70, f"StagingError: {exc}"
+        spec = {"notebook": str(path), "parameters": values, "output": str(output), "executed": str(executed)}
+        return self._run([sys.executable, "-m", "kgsched.runner.notebook"], workdir, json.dumps(spec))
+
+    def _call_service(self, job: dict[str, Any], values: dict[str, Any], output: Path,
+                      started: float) -> tuple[int, str]:
+        from kgsched.runner.ogc import OgcProcessesClient, ServiceCall, ServiceCallError
+
+        service = job.get("service")
+        if not service or not service.get("endpoint") or not service.get("process"):
+            return 70, ("this runner is no service offering the workflow (the job names no endpoint and process); "
+                        "only a ks:ServiceRunner with ks:offersWorkflow runs ks:WebService workflows")
+        deadline = None if self.timeout_seconds is None else started + self.timeout_seconds
+        call = ServiceCall(OgcProcessesClient(service["endpoint"]), service["process"], self.cancel, deadline)
+        try:
+            inputs = call.inputs_for(job.get("arguments", {}), values, service.get("inputs", {}))
+            output.write_bytes(call.run(inputs))
+        except ServiceCallError as exc:
+            return 70, f"ServiceCallError: {exc}"
+        return 0, ""
 
     def _run_command(self, template: str, texts: dict[str, str], output: Path, workdir: str) -> tuple[int, str]:
         names = {**texts, "output": str(output)}
@@ -154,8 +211,9 @@ class Executor:
     def _run(self, argv: list[str], workdir: str, stdin: str | None, stdout_to: Path | None = None) -> tuple[int, str]:
         stdout = open(stdout_to, "wb") if stdout_to is not None else subprocess.DEVNULL  # noqa: SIM115
         try:
+            # A session of its own, so that killing it also kills what it started (a notebook's kernel).
             process = subprocess.Popen(argv, cwd=workdir, env=self._environment(), stdin=subprocess.PIPE,
-                                       stdout=stdout, stderr=subprocess.PIPE)
+                                       stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             if stdout_to is not None:
                 stdout.close()
@@ -170,7 +228,7 @@ class Executor:
             reader.start()
             while process.poll() is None:
                 if self.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
-                    process.kill()
+                    _kill_group(process)
                     process.wait()
                     reader.join(5)
                     why = "cancelled (the runner is stopping)" if self.cancel.is_set() else "timed out"
@@ -182,3 +240,11 @@ class Executor:
             process.stderr.close()
             if stdout_to is not None:
                 stdout.close()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the child and everything in its session (e.g. a notebook kernel papermill started)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
