@@ -226,7 +226,7 @@ def unregister(options: StoreOptions, registrant: str) -> None:
 
 def _register_commands() -> None:
     """Commands of other modules attach themselves to ``main`` when imported."""
-    from kgsched.cli import demo, export, plan, runner, serve, wfcommons  # noqa: F401
+    from kgsched.cli import demo, export, plan, register_service, runner, serve, wfcommons  # noqa: F401
 
 
 _register_commands()

@@ -38,9 +38,15 @@ def config_text(directory: Path, port: int, processes: dict[str, str]) -> str:
         },
         "logging": {"level": "ERROR"},
         "metadata": {
-            "identification": {"title": "kgsched test processes", "description": "OGC API - Processes for kgsched",
-                               "keywords": ["kgsched"], "url": "https://example.org"},
-            "license": {"name": "MIT"}, "provider": {"name": "kgsched"}, "contact": {"name": "kgsched"},
+            "identification": {"title": "kgsched example processes", "description": "OGC API - Processes for kgsched",
+                               "keywords": ["kgsched"], "keywords_type": "theme", "url": "https://example.org",
+                               "terms_of_service": "https://example.org/terms"},
+            "license": {"name": "MIT", "url": "https://opensource.org/licenses/MIT"},
+            "provider": {"name": "kgsched", "url": "https://example.org"},
+            "contact": {key: "-" for key in ("name", "position", "address", "city", "stateorprovince", "postalcode",
+                                              "country", "phone", "fax", "email", "url", "hours", "instructions",
+                                              "role")} | {"email": "nobody@example.org", "url": "https://example.org",
+                                                          "postalCode": "-"},
         },
         "resources": {pid: {"type": "process", "processor": {"name": path}} for pid, path in processes.items()},
     }
@@ -81,8 +87,9 @@ class OgcProcessesServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                log = (self.directory / "server.log").read_text(errors="replace")[-3000:]
                 self.stop()
-                raise RuntimeError(f"pygeoapi exited: {(self.directory / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(f"pygeoapi exited: {log}")
             try:
                 with urllib.request.urlopen(f"{self.url}/processes?f=json", timeout=2):
                     return self
