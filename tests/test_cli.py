@@ -20,7 +20,7 @@ RUNNER_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?r a/rdfs:subClassOf ks:Runner }
 def test_register_then_count_runners(cli) -> None:
     result = cli("register", *EXAMPLE_FILES)
     assert result.exit_code == 0, result.output
-    assert "registered 30 resources" in result.output
+    assert "registered 34 resources" in result.output
     counted = cli("query", RUNNER_COUNT, "--format", "json")
     assert json.loads(counted.output) == [{"n": "5"}]
 
@@ -51,7 +51,7 @@ def test_every_invalid_file_exits_1_with_reason_and_no_change(cli, path: Path) -
 
 def test_validate_writes_nothing(cli, tmp_path: Path) -> None:
     result = cli("validate", *EXAMPLE_FILES)
-    assert result.exit_code == 0 and "valid: 30 resources" in result.output
+    assert result.exit_code == 0 and "valid: 34 resources" in result.output
     assert not Path(cli.store).exists()
     bad = CliRunner().invoke(main, ["--store", cli.store, "validate", str(EXAMPLES / "invalid" / "runner-no-owner.ttl")])
     assert bad.exit_code == 1 and "ks:ownedBy" in bad.stderr

@@ -18,9 +18,11 @@ from kgsched.namespaces import KS, bind_prefixes
 from kgsched.registry.registration import describe_closure
 from kgsched.runner.agent import RunnerAgent, ServiceClient, ServiceError
 from kgsched.runner.executor import Executor
+from kgsched.runner.service_mode import ServiceModeError, check_endpoint, check_mode
 from kgsched.runner.storage import ProductServer, ProductStore
 
-RUNNER_KINDS = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner, KS.Runner}
+RUNNER_KINDS = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner, KS.Runner,
+                KS.ServiceRunner}
 
 
 def runner_description(path: Path, runner: str | None) -> tuple[URIRef, Graph]:
@@ -66,6 +68,20 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
     return ServiceClient(client.base_url, token, client.timeout), str(iri)
 
 
+def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> None:
+    """A ks:ServiceRunner starts only with --service, and only when its endpoint answers."""
+    iri, description = runner_description(config, runner)
+    try:
+        endpoint = check_mode(description, iri, service_mode)
+        if endpoint is not None:
+            offered = [str(w) for w in description.objects(iri, KS.offersWorkflow)]
+            ids = check_endpoint(endpoint)
+            logging.getLogger("kgsched.runner").info("service mode: %s offers %d process(es) for %d workflow(s)",
+                                                     endpoint, len(ids), len(offered))
+    except ServiceModeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command("runner")
 @click.option("--server", required=True, envvar="KGSCHED_SERVER", help="The kgsched service's base URL.")
 @click.option("--token", required=True, envvar="KGSCHED_TOKEN",
@@ -86,13 +102,20 @@ def join(client: ServiceClient, config: Path | None, runner: str | None) -> tupl
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between claims when idle.")
 @click.option("--job-timeout", type=float, default=None, help="Kill a job running longer than this (s).")
 @click.option("--grace", type=float, default=30.0, show_default=True, help="On SIGTERM, seconds to finish the job.")
+@click.option("--service", "service_mode", is_flag=True,
+              help="Act for a remote OGC API - Processes service (a ks:ServiceRunner in --config): execute its "
+                   "jobs by calling it.")
 @click.option("-v", "--verbose", is_flag=True)
 def runner_command(server: str, token: str, config: Path | None, runner_iri: str | None, storage_dir: Path,
                    data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
-                   poll: float, job_timeout: float | None, grace: float, verbose: bool) -> None:
+                   poll: float, job_timeout: float | None, grace: float, service_mode: bool, verbose: bool) -> None:
     """Join the federation: register, then claim, execute and report jobs until stopped."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(message)s", stream=sys.stderr)
+    if config is not None:
+        check_service_mode(config, runner_iri, service_mode)
+    elif service_mode:
+        raise click.UsageError("--service needs --config with the service's description (a ks:ServiceRunner)")
     host, _, port = listen.rpartition(":")
     client, iri = join(ServiceClient(server, token), config, runner_iri)
     store = ProductStore(storage_dir)
