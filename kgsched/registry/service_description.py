@@ -81,7 +81,7 @@ def workflow_turtle(draft: ServiceDraft, description: dict[str, Any]) -> str:
     lines += [f"    ks:version {text(description.get('version') or '1.0.0')} ;",
               "    ks:implementationKind ks:WebService ;",
               f"    ks:implementation {text(process)} ;  # the process id at the service",
-              f"    ks:author {iri(draft.owner)} ;"]
+              f"    ks:author {iri(draft.owner)} ;  # the service's owner; change it if someone else wrote the process"]
     if draft.verifier:
         lines.append(f"    ks:verifiedBy {iri(draft.verifier)} ;")
     else:
@@ -143,7 +143,11 @@ def service_turtle(draft: ServiceDraft, descriptions: list[dict[str, Any]]) -> s
     ]
     if draft.storage:
         head.append(f"    ks:usesStorage {iri(draft.storage)} ;")
+    else:
+        head.append("    # ks:usesStorage <a registered ks:Storage> ;  # where its products are recorded as stored")
     if draft.verifier:
         head.append(f"    ks:trusts {iri(draft.verifier)} ;")
+    else:
+        head.append("    # ks:trusts <a verifier> ;  # the service runs only workflows verified by someone it trusts")
     head.append("    ks:serves ks:Anyone .")
     return "\n".join(head) + "\n\n" + "\n\n".join(workflow_turtle(draft, d) for d in descriptions) + "\n"
