@@ -101,6 +101,79 @@ def test_the_executor_reports_service_errors_as_unhandled(ogc_server, tmp_path: 
     assert executor.execute({**job, "service": None}).error.startswith("this runner is no service")
 
 
+def test_service_descriptions_conform_and_mistakes_are_named() -> None:
+    from rdflib import Graph
+
+    from kgsched.graph.rdfio import parse_rdf
+    from kgsched.namespaces import KS as KSNS
+    from kgsched.registry.registration import validate_graph
+
+    data = Graph()
+    for path in [*sorted(EXAMPLES.glob("*.ttl")), EXAMPLES / "services" / "variability-service.ttl",
+                 ROOT / "tests" / "data" / "service-workflows.ttl"]:
+        data += parse_rdf(path.read_bytes(), source=path.name)
+    outcome = validate_graph(data)
+    assert outcome.conforms, outcome.report_text
+    service = URIRef(FED + "runner/test-service")
+    data.remove((service, KSNS.endpoint, None))
+    data.add((service, KSNS.supports, KSNS.PythonCallable))
+    data.add((URIRef(FED + "workflow/rate-total"), KSNS.implementationKind, KSNS.Teleportation))
+    messages = {r["message"] for r in validate_graph(data).results}
+    assert "A service runner needs exactly one ks:endpoint, the http(s) base URL of its OGC API - Processes " \
+           "(before /processes)." in messages
+    assert "A service runner supports ks:WebService only (it executes by calling its remote service)." in messages
+    assert any("ks:Notebook or ks:WebService" in m for m in messages)
+
+
+def test_a_remote_analysis_exception_is_a_cached_no_result(ogc_server, tmp_path: Path) -> None:
+    """The example service fails a one-bin light curve with "AnalysisException: …": a no-result, as data sent inline."""
+    one_bin = tmp_path / "one-bin.json"
+    one_bin.write_text(json.dumps({"time_s": [50], "rate_cts_per_s": [1.0], "rate_error": [0.1]}))
+    executor = Executor(ProductStore(tmp_path / "p"), EXAMPLES, [])
+    job = {"workflow": {"implementation_kind": WEB_SERVICE, "implementation": "light-curve-variability"},
+           "arguments": {"light_curve": {"kind": "product", "product": "urn:p", "location": str(one_bin)}},
+           "service": {"endpoint": ogc_server.url, "process": "light-curve-variability",
+                       "inputs": {"light_curve": "lightcurve"}}}
+    result = executor.execute(job)
+    assert result.outcome == "analysis_exception", result.error
+    assert "fewer than two bins" in json.loads(result.product.path.read_text())["message"]
+    assert result.used == ["urn:p"]
+
+
+def test_an_executed_notebook_is_checked_and_recorded_only_for_notebooks() -> None:
+    import datetime as dt
+
+    from kgsched.errors import InvalidRequest
+    from kgsched.namespaces import KS as KSNS
+    from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph
+
+    checksum = "sha256:" + "a" * 64
+    report = {"outcome": "success", "duration_seconds": 1, "location": "x", "size_bytes": 1, "checksum": checksum,
+              "executed_notebook": {"location": "http://127.0.0.1:1/products/" + "b" * 64,
+                                    "checksum": "sha256:" + "b" * 64, "size_bytes": 10}}
+    for bad, fragment in [({"location": "x"}, "exactly location, checksum and size_bytes"),
+                          ({"location": "x", "checksum": "md5:1", "size_bytes": 1}, "executed_notebook.checksum"),
+                          ({"location": "x", "checksum": checksum, "size_bytes": -1}, "executed_notebook.size_bytes")]:
+        with pytest.raises(InvalidRequest, match=fragment):
+            ResultReport.from_json({**report, "executed_notebook": bad})
+    context = ExecutionContext(
+        job=URIRef("https://w3id.org/kgsched/id/job/j"), claim=URIRef("https://w3id.org/kgsched/id/job/j/claim/c"),
+        expression=URIRef("https://w3id.org/kgsched/id/expression/e"), address="e" * 64,
+        workflow=URIRef(FED + "workflow/light-curve-plot"), runner=URIRef(FED + "runner/paris-cluster"),
+        claimed_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC), implementation_kind=KSNS.PythonCallable,
+        runner_storage=(URIRef(FED + "storage/paris-disk"),))
+    with pytest.raises(InvalidRequest, match="only for a ks:Notebook workflow"):
+        execution_graph(context, ResultReport.from_json(report))
+    notebook_context = ExecutionContext(**{**context.__dict__, "implementation_kind": KSNS.Notebook})
+    graph, execution, _ = execution_graph(notebook_context, ResultReport.from_json(report))
+    [notebook] = list(graph.objects(execution, KSNS.executedNotebook))
+    assert (notebook, KSNS.checksum, None) in graph and (notebook, URIRef(PROV + "wasGeneratedBy"), execution) in graph
+    # a failed notebook run keeps its executed notebook too (to see where it failed)
+    failed = {"outcome": "unhandled_exception", "duration_seconds": 1, "executed_notebook": report["executed_notebook"]}
+    graph, execution, product = execution_graph(notebook_context, ResultReport.from_json(failed))
+    assert product is None and list(graph.objects(execution, KSNS.executedNotebook))
+
+
 def test_register_service_drafts_turtle_that_registers(ogc_server, cli, tmp_path: Path) -> None:
     out = tmp_path / "service.ttl"
     result = cli("register-service", ogc_server.url, "--process", "rate-total", "--process", "light-curve-variability",
@@ -164,6 +237,21 @@ def test_notebook_errors_are_clear(tmp_path: Path) -> None:
     # an exception merely named AnalysisException is no analysis exception
     lookalike = run("lookalike.ipynb")
     assert lookalike.outcome == "unhandled_exception" and "not the real one" in lookalike.error
+
+
+def test_a_service_runner_starts_only_in_service_mode_and_only_when_its_service_answers(tmp_path: Path) -> None:
+    config = with_endpoint(ROOT / "tests" / "data" / "service-workflows.ttl", f"http://127.0.0.1:{free_port()}",
+                           tmp_path / "service.ttl")
+
+    def runner(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kgsched", "runner", "--server", "http://127.0.0.1:1",
+                               "--token", "t", "--config", str(config), "--runner", FED + "runner/test-service",
+                               *extra], capture_output=True, text=True, timeout=120)
+
+    down = runner("--service")
+    assert down.returncode == 1 and "is not reachable" in down.stderr and "is it running?" in down.stderr
+    plain = runner()
+    assert plain.returncode == 1 and "start it with 'kgsched runner --service'" in plain.stderr
 
 
 def test_the_runner_agent_stays_light() -> None:

@@ -296,6 +296,8 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
         if used.entity is not None:
             graph.add((execution, PROV.used, used.entity))
     if report.executed_notebook is not None:
+        if context.implementation_kind != KS.Notebook:
+            raise InvalidRequest("executed_notebook is reported only for a ks:Notebook workflow")
         _add_executed_notebook(graph, execution, report, context, ended)
     product: URIRef | None = None
     if report.outcome_iri in COMPLETING:

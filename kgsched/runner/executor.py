@@ -182,7 +182,7 @@ class Executor:
 
     def _call_service(self, job: dict[str, Any], values: dict[str, Any], output: Path,
                       started: float) -> tuple[int, str]:
-        from kgsched.runner.ogc import OgcProcessesClient, ServiceCall, ServiceCallError
+        from kgsched.runner.ogc import OgcProcessesClient, RemoteAnalysisException, ServiceCall, ServiceCallError
 
         service = job.get("service")
         if not service or not service.get("endpoint") or not service.get("process"):
@@ -193,6 +193,9 @@ class Executor:
         try:
             inputs = call.inputs_for(job.get("arguments", {}), values, service.get("inputs", {}))
             output.write_bytes(call.run(inputs))
+        except RemoteAnalysisException as exc:
+            output.write_text(json.dumps({"kind": "analysis exception", "message": str(exc)}))
+            return EXIT_ANALYSIS_EXCEPTION, str(exc)
         except ServiceCallError as exc:
             return 70, f"ServiceCallError: {exc}"
         return 0, ""

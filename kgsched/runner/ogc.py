@@ -18,6 +18,10 @@ when it is JSON, otherwise as a qualified value ``{"value": <base64>, "encoding"
 "mediaType": "application/octet-stream"}``. A JSON result is stored in canonical form (sorted keys,
 no spaces) so the same answer always has the same checksum.
 
+A failed job whose message contains ``AnalysisException: <why>`` is a scientific no-result (the
+convention a service follows to have it cached, like ``kgsched.analysis.AnalysisException`` in
+Python); any other failure is an unhandled exception, retried on another runner.
+
 Every failure a user can meet is raised as :class:`ServiceCallError` with a sentence that says what
 happened (service down, no such process, an input the process does not declare, a failed job).
 """
@@ -37,10 +41,16 @@ from pathlib import Path
 from typing import Any
 
 FINISHED = {"successful", "failed", "dismissed"}
+ANALYSIS_MARK = "AnalysisException:"
 
 
 class ServiceCallError(Exception):
     """The remote service could not produce the result; the message says why, in words."""
+
+
+class RemoteAnalysisException(Exception):
+    """The remote job failed with a message containing ``AnalysisException:`` — the service's way of
+    saying "a scientific no-result" (OGC API – Processes has no word for it): cached like a product."""
 
 
 @dataclass
@@ -102,7 +112,10 @@ class OgcProcessesClient:
             location = _header(headers, "Location")
             if not location:
                 raise ServiceCallError(f"the service at {self.endpoint} accepted the job but gave no Location")
-            return urllib.parse.urljoin(self.base + "/", location), None
+            job_url = urllib.parse.urljoin(self.base + "/", location)
+            if urllib.parse.urlsplit(job_url).scheme not in ("http", "https"):
+                raise ServiceCallError(f"the service at {self.endpoint} gave a job Location that is no http(s) URL")
+            return job_url, None
         if status == 200:
             return None, body
         raise ServiceCallError(f"the service at {self.endpoint} refused to execute {process!r}: HTTP {status}: "
@@ -199,7 +212,9 @@ class ServiceCall:
             self.cancel.wait(wait)
             wait = min(self.max_poll_seconds, wait * 1.5)
         if state != "successful":
-            message = info.get("message") or "no message"
+            message = str(info.get("message") or "no message")
+            if state == "failed" and ANALYSIS_MARK in message:
+                raise RemoteAnalysisException(message.split(ANALYSIS_MARK, 1)[1].strip())
             raise ServiceCallError(f"the service answered that job {job_url} of process {self.process!r} "
                                    f"{state}: {message}")
         return canonical(self.client.results(job_url))
