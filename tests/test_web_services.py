@@ -25,7 +25,7 @@ from conftest import ADMIN, EXAMPLES, ROOT
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.ogc_server import OgcProcessesServer
 from kgsched.dev.oxigraph_server import free_port
-from kgsched.dev.services import EXAMPLE_PROCESSES, start_service_runner, with_endpoint
+from kgsched.dev.services import EXAMPLE_PROCESSES, EXAMPLE_SERVICE_RUNNER, start_service_runner, with_endpoint
 from kgsched.graph.store import EmbeddedStore
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.runner.executor import NOTEBOOK, WEB_SERVICE, Executor
@@ -123,6 +123,48 @@ def test_service_descriptions_conform_and_mistakes_are_named() -> None:
            "(before /processes)." in messages
     assert "A service runner supports ks:WebService only (it executes by calling its remote service)." in messages
     assert any("ks:Notebook or ks:WebService" in m for m in messages)
+
+
+def test_the_planner_treats_a_service_as_a_runner_that_runs_only_what_it_offers_and_trusts(tmp_path: Path) -> None:
+    from kgsched.planning.planner import plan_request
+
+    store = EmbeddedStore(tmp_path / "store")
+    load_ontology(store)
+    registry = Registry(store)
+    registry.register([(p.name, p.read_bytes()) for p in sorted(EXAMPLES.glob("*.ttl"))], ADMIN)
+    registry.register([("service.ttl", (EXAMPLES / "services" / "variability-service.ttl").read_bytes())],
+                      URIRef(FRANK))
+    variability = {"workflow": FED + "workflow/light-curve-variability-service",
+                   "args": {"light_curve": light_curve(20, 40)}}
+    plan = plan_request(store, variability, URIRef(ALICE))
+    service_step = plan.steps[-1]
+    assert service_step.decision == "recompute"
+    assert service_step.runner == URIRef(EXAMPLE_SERVICE_RUNNER)
+    assert service_step.candidates == [URIRef(EXAMPLE_SERVICE_RUNNER)]  # no runner agent offers it
+    # the same analysis as a callable never goes to the service (it supports ks:WebService only)
+    local = plan_request(store, {"workflow": FED + "workflow/light-curve-variability",
+                                 "args": {"light_curve": light_curve(20, 40)}}, URIRef(ALICE))
+    assert URIRef(EXAMPLE_SERVICE_RUNNER) not in local.steps[-1].candidates and local.steps[-1].candidates
+    # a web-service workflow no service offers: cannot, and the reason says which test failed
+    mallory = """@prefix ks: <https://w3id.org/kgsched#> . @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+        <https://example.org/m/wf> a ks:Workflow ; rdfs:label "m" ; ks:version "1" ; ks:implementationKind ks:WebService ;
+            ks:implementation "light-curve-variability" ; ks:author <https://example.org/fed/person/mallory> ;
+            ks:verifiedBy <https://example.org/fed/person/carol> ;
+            ks:parameter [ ks:name "light_curve" ; ks:parameterType ks:DatasetValue ] .
+        <https://example.org/fed/person/mallory> a <http://xmlns.com/foaf/0.1/Person> ; <http://xmlns.com/foaf/0.1/name> "M" ."""
+    registry.register([("m.ttl", mallory)], URIRef(FED + "person/mallory"))
+    unoffered = plan_request(store, {"workflow": "https://example.org/m/wf",
+                                     "args": {"light_curve": light_curve(20, 40)}}, URIRef(ALICE))
+    assert unoffered.steps[-1].decision == "cannot"
+    assert "0 support its implementation kind" in unoffered.steps[-1].reason
+    # only the service's owner says what it offers: Mallory cannot make Frank's service run her workflow
+    from kgsched.errors import KgschedError
+
+    before = store.quad_count()
+    with pytest.raises(KgschedError, match="only its owner can change it"):
+        registry.register([("m2.ttl", f"<{EXAMPLE_SERVICE_RUNNER}> <https://w3id.org/kgsched#offersWorkflow> "
+                                      "<https://example.org/m/wf> .")], URIRef(FED + "person/mallory"))
+    assert store.quad_count() == before
 
 
 def test_a_remote_analysis_exception_is_a_cached_no_result(ogc_server, tmp_path: Path) -> None:
