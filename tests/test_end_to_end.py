@@ -68,7 +68,7 @@ def test_demo_flow_end_to_end(federation: Federation) -> None:
     products = federation.select(
         f"PREFIX ks: <{KS}> SELECT ?p ?location ?checksum ?size WHERE {{ ?p a ks:DataProduct ; "
         "ks:location ?location ; ks:checksum ?checksum ; ks:sizeBytes ?size }")
-    assert len(products) == 5
+    assert len(products) == 8  # 5 from the three requests, 3 from the notebook-and-service act
     for product in products:
         data = federation.fetch(product["location"])
         assert "sha256:" + hashlib.sha256(data).hexdigest() == product["checksum"]
@@ -94,6 +94,17 @@ def test_demo_flow_end_to_end(federation: Federation) -> None:
     sentence = federation.acknowledgements(seen["product"])["sentence"]
     for name in ("Bob Okafor", "Carol Nakamura", "Erin Schulz"):
         assert name in sentence
+
+    # the last act: a notebook's plot whose lineage runs through a product of Frank's web service
+    plan = seen["services_answer"]["plan"]
+    assert sorted(decisions(plan)) == [("light-curve", "recompute"), ("light-curve-plot", "recompute"),
+                                       ("light-curve-variability-service", "recompute")]
+    lineage = federation.named("product-lineage", {"product": [URIRef(seen["notebook_product"])]})
+    assert seen["service_product"] in {row["entity"] for row in lineage}
+    assert {row["runner"] for row in lineage if row["entity"] == seen["service_product"]} == \
+        {FED + "runner/frank-variability-service"}
+    assert seen["executed_notebook"]
+    assert "computed by web services of Frank Weber" in seen["services_acknowledgement"]["sentence"]
 
 
 def start_with_faults(federation: Federation, lease_seconds: float = 60) -> str:

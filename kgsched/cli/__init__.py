@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "register": ("kgsched.cli.registry:register", "Validate FILES (Turtle) and register them, all or nothing."),
     "runner": ("kgsched.cli.runner:runner_command",
                "Join the federation: register, then claim, execute and report jobs until stopped."),
+    "register-service": ("kgsched.cli.register_service:register_service",
+                         "Read the service's process descriptions and write the Turtle to review and register."),
     "serve": ("kgsched.cli.serve:serve",
               "Serve the SPARQL endpoint, registration, plans, the job queue and credits over HTTP."),
     "unregister": ("kgsched.cli.registry:unregister", "Remove everything the registrant registered."),

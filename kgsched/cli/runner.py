@@ -34,7 +34,7 @@ def runner_description(path: Path, runner: str | None) -> tuple[URIRef, Graph]:
     from kgsched.namespaces import KS, bind_prefixes
 
     runner_kinds = {KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner,
-                    KS.Runner}
+                    KS.Runner, KS.ServiceRunner}
     graph = Graph()
     try:
         graph.parse(data=path.read_bytes(), format="turtle")
@@ -112,6 +112,23 @@ def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, .
         raise click.UsageError(str(exc)) from None
 
 
+def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> None:
+    """A ks:ServiceRunner starts only with --service, and only when its endpoint answers."""
+    from kgsched.namespaces import KS
+    from kgsched.runner.service_mode import ServiceModeError, check_endpoint, check_mode
+
+    iri, description = runner_description(config, runner)
+    try:
+        endpoint = check_mode(description, iri, service_mode)
+        if endpoint is not None:
+            offered = [str(w) for w in description.objects(iri, KS.offersWorkflow)]
+            ids = check_endpoint(endpoint)
+            logging.getLogger("kgsched.runner").info("service mode: %s offers %d process(es) for %d workflow(s)",
+                                                     endpoint, len(ids), len(offered))
+    except ServiceModeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("runner")
 @click.option("--server", required=True, envvar="KGSCHED_SERVER", help="The kgsched service's base URL.")
 @click.option("--token", required=True, envvar="KGSCHED_TOKEN",
@@ -147,18 +164,25 @@ def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, .
                    "Default: none.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="TOML file with trust_verifiers, allow_modules, allow_executables (added to the options).")
+@click.option("--service", "service_mode", is_flag=True,
+              help="Act for a remote OGC API - Processes service (a ks:ServiceRunner in --config): execute its "
+                   "jobs by calling it.")
 @click.option("-v", "--verbose", is_flag=True)
 def runner_command(server: str, token: str, config: Path | None, runner_iri: str | None, storage_dir: Path,
                    data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
                    poll: float, job_timeout: float | None, grace: float, product_url: str | None,
                    trusted: tuple[str, ...], modules: tuple[str, ...], executables: tuple[str, ...],
-                   policy_file: Path | None, verbose: bool) -> None:
+                   policy_file: Path | None, service_mode: bool, verbose: bool) -> None:
     """Join the federation: register, then claim, execute and report jobs until stopped.
 
     Every claimed job is first checked against this machine's policy (trusted verifiers, allowed
     Python modules and executables); what it does not allow is handed back unrun."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(message)s", stream=sys.stderr)
+    if config is not None:
+        check_service_mode(config, runner_iri, service_mode)
+    elif service_mode:
+        raise click.UsageError("--service needs --config with the service's description (a ks:ServiceRunner)")
     policy = runner_policy(config, runner_iri, trusted, modules, executables, policy_file)
     host, _, port = listen.rpartition(":")
     store = ProductStore(storage_dir)

@@ -22,6 +22,7 @@ from typing import Any
 import click
 from rdflib import URIRef
 
+from kgsched.dev.demo_services import services_and_notebooks
 from kgsched.dev.federation import DEMO_RUNNERS, EXAMPLES, FED, Federation, ServiceError, new_workdir
 from kgsched.errors import KgschedError
 from kgsched.namespaces import KS, KSID
@@ -205,6 +206,8 @@ def demo_flow(federation: Federation) -> dict[str, Any]:
     seen["third"] = run_request(federation, alice, changed)
     seen["third_product"] = show_result(federation, seen["third"]["plan"])
     seen["credits"] = federation.credits()
+    seen.update(services_and_notebooks(federation, alice, heading=heading, run_request=run_request,
+                                       show_lineage=show_lineage))
     return seen
 
 

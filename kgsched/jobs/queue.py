@@ -38,6 +38,7 @@ from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 from kgsched.jobs.product_sources import ProductSources, place
+from kgsched.jobs.service_call import service_call
 from kgsched.jobs.states import (
     COMPLETING,
     IRI_OUTCOME,
@@ -160,6 +161,7 @@ class Grant:
     context: ExecutionContext
     lease_seconds: float
     product_sources: tuple[str, ...] = ()
+    service: dict[str, Any] | None = None  # a ks:WebService job: endpoint, process, inputs (jobs/service_call.py)
 
     def to_json(self) -> dict[str, Any]:
         ctx = self.context
@@ -174,6 +176,7 @@ class Grant:
             "arguments": ctx.arguments_json(),
             "storage": [str(s) for s in ctx.runner_storage],
             "product_sources": list(self.product_sources),
+            **({"service": self.service} if self.service is not None else {}),
         }
 
 
@@ -408,8 +411,10 @@ class JobQueue:
                 self.counters["contention"] += 1
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
-        return Grant(placed, self.context(placed.job, placed.iri, runner, placed.claimed_at),
-                     self.settings.lease_seconds, tuple(ProductSources.read(self.store).all()))
+        context = self.context(placed.job, placed.iri, runner, placed.claimed_at)
+        return Grant(placed, context, self.settings.lease_seconds, tuple(ProductSources.read(self.store).all()),
+                     service_call(self.store, context.implementation_kind, context.workflow, runner,
+                                  context.implementation))
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)

@@ -59,6 +59,31 @@ REASON_NAMES: dict[URIRef, str] = {
 # --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class StoredFile:
+    """A file a runner stored besides the product (an executed notebook): where, its checksum and size."""
+
+    location: str
+    checksum: str
+    size_bytes: int
+
+    @classmethod
+    def from_json(cls, payload: Any, what: str) -> StoredFile:
+        if not isinstance(payload, Mapping) or set(payload) != {"location", "checksum", "size_bytes"}:
+            raise InvalidRequest(f"{what} must be an object with exactly location, checksum and size_bytes")
+        location, checksum, size = payload["location"], payload["checksum"], payload["size_bytes"]
+        if not isinstance(location, str) or not location.strip() or len(location) > MAX_LOCATION_CHARS:
+            raise InvalidRequest(f"{what}.location must be a non-empty string (URL or path within the storage)")
+        if not isinstance(checksum, str) or not _CHECKSUM.match(checksum):
+            raise InvalidRequest(f'{what}.checksum must be "sha256:" followed by 64 lowercase hex digits')
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidRequest(f"{what}.size_bytes must be an integer ≥ 0")
+        return cls(location, checksum, size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"location": self.location, "checksum": self.checksum, "size_bytes": self.size_bytes}
+
+
+@dataclass(frozen=True)
 class ResultReport:
     """A runner's result for its claim, checked field by field (a bad one is the client's 400)."""
 
@@ -70,9 +95,10 @@ class ResultReport:
     storage: URIRef | None = None
     started_at: dt.datetime | None = None
     error_message: str | None = None
+    executed_notebook: StoredFile | None = None  # a notebook workflow's notebook as it ran (any outcome)
 
     FIELDS = ("claim_token", "outcome", "duration_seconds", "location", "size_bytes", "checksum", "storage",
-              "started_at", "error_message")
+              "started_at", "error_message", "executed_notebook")
 
     @classmethod
     def from_json(cls, payload: Any) -> ResultReport:
@@ -96,13 +122,15 @@ class ResultReport:
         message = payload.get("error_message")
         if message is not None and not isinstance(message, str):
             raise InvalidRequest("error_message must be a string")
+        notebook = payload.get("executed_notebook")
+        executed = StoredFile.from_json(notebook, "executed_notebook") if notebook is not None else None
         product_fields = [name for name in ("location", "size_bytes", "checksum", "storage")
                           if payload.get(name) is not None]
         if outcome == "unhandled_exception":
             if product_fields:
                 raise InvalidRequest(f"an unhandled exception generates no product; drop {', '.join(product_fields)}")
             return cls(outcome, float(duration), started_at=started_at,
-                       error_message=None if message is None else message[:MAX_ERROR_CHARS])
+                       error_message=None if message is None else message[:MAX_ERROR_CHARS], executed_notebook=executed)
         location = payload.get("location")
         if not isinstance(location, str) or not location.strip() or len(location) > MAX_LOCATION_CHARS:
             raise InvalidRequest("location must be a non-empty string (URL or path within the storage)")
@@ -115,7 +143,7 @@ class ResultReport:
         storage = payload.get("storage")
         storage_iri = check_iri(storage) if storage is not None else None
         return cls(outcome, float(duration), location, size, checksum, storage_iri, started_at,
-                   None if message is None else message[:MAX_ERROR_CHARS])
+                   None if message is None else message[:MAX_ERROR_CHARS], executed)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"outcome": self.outcome, "duration_seconds": self.duration_seconds}
@@ -126,6 +154,8 @@ class ResultReport:
             data["storage"] = str(self.storage)
         if self.started_at is not None:
             data["started_at"] = iso(self.started_at)
+        if self.executed_notebook is not None:
+            data["executed_notebook"] = self.executed_notebook.to_json()
         return data
 
     def bounded_by(self, claimed_at: dt.datetime, now: dt.datetime) -> ResultReport:
@@ -279,6 +309,10 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
     for used in context.inputs:
         if used.entity is not None:
             graph.add((execution, PROV.used, used.entity))
+    if report.executed_notebook is not None:
+        if context.implementation_kind != KS.Notebook:
+            raise InvalidRequest("executed_notebook is reported only for a ks:Notebook workflow")
+        _add_executed_notebook(graph, execution, report, context, ended)
     product: URIRef | None = None
     if report.outcome_iri in COMPLETING:
         assert report.checksum is not None and report.location is not None and report.size_bytes is not None
@@ -309,6 +343,24 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
         graph.add((credit, KS.creditReason, reason))
         graph.add((credit, KS.forExecution, execution))
     return graph, execution, product
+
+
+def _add_executed_notebook(graph: Graph, execution: URIRef, report: ResultReport, context: ExecutionContext,
+                           ended: dt.datetime) -> None:
+    """The notebook as it ran: an entity generated by the execution, stored like a product."""
+    stored = report.executed_notebook
+    assert stored is not None
+    storage = report.storage or (context.runner_storage[0] if context.runner_storage else None)
+    notebook = URIRef(KSID[f"executed-notebook/{str(execution).rsplit('/', 1)[-1]}"])
+    graph.add((execution, KS.executedNotebook, notebook))
+    graph.add((notebook, RDF.type, KS.ExecutedNotebook))
+    graph.add((notebook, PROV.wasGeneratedBy, execution))
+    graph.add((notebook, PROV.generatedAtTime, dt_literal(ended)))
+    graph.add((notebook, KS.checksum, RDFLiteral(stored.checksum)))
+    graph.add((notebook, KS.sizeBytes, RDFLiteral(stored.size_bytes, datatype=XSD.integer)))
+    graph.add((notebook, KS.location, RDFLiteral(stored.location)))
+    if storage is not None:
+        graph.add((notebook, KS.storedAt, storage))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -424,7 +476,7 @@ class Acknowledgement:
 
 ROLE_WORDS = {
     "author": "workflows written by", "verifier": "verified by", "compute": "computed on hardware contributed by",
-    "data": "data provided by",
+    "service": "computed by web services of", "data": "data provided by",
 }
 
 
@@ -447,7 +499,7 @@ def acknowledgements(store: Store, product: URIRef) -> dict[str, Any]:
 def citation_sentence(product: URIRef, agents: list[Acknowledgement]) -> str:
     """"This product was made with workflows written by …; verified by …; computed on … ; data …"."""
     parts = []
-    for role in ("author", "verifier", "compute", "data"):
+    for role in ("author", "verifier", "compute", "service", "data"):
         names = [a.name or str(a.agent) for a in agents if role in a.roles]
         if names:
             parts.append(f"{ROLE_WORDS[role]} {_join(names)}")

@@ -50,7 +50,7 @@ SERVICE = Rule("service", "recorded by the service")
 #: Every predicate of the vocabulary, by who may assert it. A ks: predicate missing here is refused.
 PREDICATES: dict[URIRef, Rule] = {
     # workflows (their registrant: the publisher)
-    **dict.fromkeys([KS.version, KS.parameter, KS.name, KS.parameterType, KS.optional, KS.defaultValue,
+    **dict.fromkeys([KS.version, KS.parameter, KS.name, KS.parameterType, KS.optional, KS.defaultValue, KS.processInput,
                      KS.implementationKind, KS.implementation, KS.environment, KS.estimatedDurationSeconds,
                      KS.estimatedOutputBytes, KS.requiresCores, KS.requiresMemoryBytes], OWN),
     KS.author: Rule("own", "the publisher's attribution; the named authors earn authorship credit"),
@@ -67,7 +67,7 @@ PREDICATES: dict[URIRef, Rule] = {
                      KS.baseUrl], OWN),
     # runners (their registrant: the owner, or an agent the owner authorises)
     **dict.fromkeys([KS.cores, KS.memoryBytes, KS.storageBytes, KS.supports, KS.usesStorage, KS.trusts,
-                     KS.serves, KS.productEndpoint], OWN),
+                     KS.serves, KS.productEndpoint, KS.endpoint, KS.offersWorkflow], OWN),
     KS.ownedBy: Rule("confirmed", "counts when the owner registered the runner or states ks:authorizes"),
     KS.holds: Rule("confirmed", "for a compute-to-data dataset, counts when its registrant grants access"),
     KS.canRead: Rule("confirmed", "for a compute-to-data dataset, counts when its registrant grants access"),
@@ -80,7 +80,7 @@ PREDICATES: dict[URIRef, Rule] = {
         KS.registeredBy, KS.queuedJobs,
         KS.workflow, KS.argument, KS.value, KS.dataset, KS.expression, KS.contentAddress, KS.requestedBy,
         KS.rootExpression,
-        KS.valueOf, KS.outcome, KS.expires, KS.computes, KS.durationSeconds, KS.errorMessage,
+        KS.valueOf, KS.outcome, KS.expires, KS.computes, KS.durationSeconds, KS.errorMessage, KS.executedNotebook,
         KS.runner, KS.runs, KS.meanDurationSeconds, KS.meanOutputBytes,
         KS.offeredBy, KS.forExpression, KS.offeredCores, KS.offeredMemoryBytes, KS.bytesToMove,
         KS.estimatedFinishSeconds, KS.forRequest, KS.step, KS.decision, KS.chosenRunner, KS.reusedProduct,
@@ -97,6 +97,7 @@ PREDICATES: dict[URIRef, Rule] = {
 REGISTRABLE_CLASSES = frozenset({
     KS.Workflow, KS.Parameter, KS.WorkflowVerification, KS.Dataset, KS.Site, KS.NetworkLink, KS.Storage,
     KS.Runner, KS.AnonymousJobTokenRunner, KS.JobRunner, KS.SessionRunner, KS.UserRunner, KS.GroupRunner,
+    KS.ServiceRunner,
 })
 
 #: PROV terms a registrant may use about its own resources (a dataset's origin, say). The rest —

@@ -197,6 +197,10 @@ class RunnerAgent:
                           checksum=result.product.checksum)
             if job.get("storage"):
                 report["storage"] = job["storage"][0]
+        if result.notebook is not None:  # the executed notebook, whatever the outcome
+            report["executed_notebook"] = {"location": self.server.url_for(result.notebook.checksum),
+                                           "checksum": result.notebook.checksum,
+                                           "size_bytes": result.notebook.size_bytes}
         return report
 
     def _heartbeats(self, job: dict[str, Any], done: threading.Event, lost: threading.Event) -> None:

@@ -14,6 +14,13 @@ Implementations
     saying so — unless the template declares ``--`` (end of options) in an earlier argv element, as
     in ``grep -e {pattern} -- {file}``. A placeholder inside a longer element (``--min={x}``) cannot
     start an option, so its value may start with ``-``.
+  * ``ks:Notebook`` — a Jupyter notebook, its path relative to the runner's workflow path, executed
+    with papermill in a child process (kgsched.runner.notebook): the arguments are injected after
+    its ``parameters`` cell, with ``output``, the path where it writes its product. The executed
+    notebook is stored too and reported with the result (``ks:executedNotebook``).
+  * ``ks:WebService`` — a process of a remote OGC API – Processes service, called by a service
+    runner (kgsched.runner.ogc) with the endpoint and input mapping its grant carries; the result
+    it fetches is the product.
 
 Staging (before anything runs; a refusal is a ``StagingError``, reported as an unhandled exception)
   * datasets with a local ``ks:location`` are read only from inside ``--data-dir``: the path is
@@ -35,6 +42,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import string
 import subprocess
 import sys
@@ -53,6 +61,8 @@ from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct,
 Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
 PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
 COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
+NOTEBOOK = "https://w3id.org/kgsched#Notebook"
+WEB_SERVICE = "https://w3id.org/kgsched#WebService"
 MAX_ERROR_CHARS = 20_000
 
 
@@ -63,6 +73,7 @@ class ExecutionResult:
     product: StoredProduct | None = None
     error: str | None = None
     used: list[str] = field(default_factory=list)  # IRIs of the datasets and products read
+    notebook: StoredProduct | None = None  # a notebook workflow's executed notebook (any outcome)
 
 
 class StagingError(Exception):
@@ -168,26 +179,33 @@ class Executor:
             return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}")
         with tempfile.TemporaryDirectory(prefix="kgsched-job-") as workdir:
             output = Path(workdir) / "product"
+            executed = Path(workdir) / "executed.ipynb"
             kind = workflow.get("implementation_kind")
             if kind == PYTHON_CALLABLE:
                 code, stderr = self._run_callable(workflow["implementation"], values, output, workdir)
             elif kind == COMMAND_LINE:
                 code, stderr = self._run_command(workflow["implementation"], texts, output, workdir)
+            elif kind == NOTEBOOK:
+                code, stderr = self._run_notebook(workflow["implementation"], values, output, executed, workdir)
+            elif kind == WEB_SERVICE:
+                code, stderr = self._call_service(job, values, output, started)
             else:
                 return ExecutionResult("unhandled_exception", time.monotonic() - started,
                                        error=f"this runner cannot execute implementation kind {kind}")
             duration = time.monotonic() - started
+            notebook = self.store.put(executed) if executed.exists() else None
             if code == 0 and output.exists():
-                return ExecutionResult("success", duration, self.store.put(output), used=used)
+                return ExecutionResult("success", duration, self.store.put(output), used=used, notebook=notebook)
             if code == EXIT_ANALYSIS_EXCEPTION:
                 if not output.exists():
                     output.write_text(json.dumps({"kind": "analysis exception", "message": stderr.strip()}))
                 return ExecutionResult("analysis_exception", duration, self.store.put(output),
-                                       error=stderr.strip()[-MAX_ERROR_CHARS:], used=used)
+                                       error=stderr.strip()[-MAX_ERROR_CHARS:], used=used, notebook=notebook)
             reason = stderr.strip() or f"exit status {code}"
             if code == 0:
                 reason = "the implementation exited 0 but wrote no product"
-            return ExecutionResult("unhandled_exception", duration, error=reason[-MAX_ERROR_CHARS:], used=used)
+            return ExecutionResult("unhandled_exception", duration, error=reason[-MAX_ERROR_CHARS:], used=used,
+                                   notebook=notebook)
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -200,6 +218,48 @@ class Executor:
         spec = {"callable": implementation, "kwargs": values, "output": str(output),
                 "python_path": self.python_path, "allowed_modules": self.allowed_modules}
         return self._run([sys.executable, "-m", "kgsched.runner.call"], workdir, json.dumps(spec))
+
+    def notebook_path(self, implementation: str) -> Path:
+        """The notebook named by a workflow: a relative path under one of the workflow path's directories."""
+        relative = Path(implementation)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise StagingError(f"notebook path {implementation!r} must be relative to the runner's workflow path, "
+                               "without '..'")
+        for directory in self.python_path:
+            candidate = Path(directory) / relative
+            if candidate.is_file():
+                return candidate
+        where = ", ".join(self.python_path) or "(no --workflow-path given)"
+        raise StagingError(f"notebook {implementation!r} not found under the runner's workflow path: {where}")
+
+    def _run_notebook(self, implementation: str, values: dict[str, Any], output: Path, executed: Path,
+                      workdir: str) -> tuple[int, str]:
+        try:
+            path = self.notebook_path(implementation)
+        except StagingError as exc:
+            return 70, f"StagingError: {exc}"
+        spec = {"notebook": str(path), "parameters": values, "output": str(output), "executed": str(executed)}
+        return self._run([sys.executable, "-m", "kgsched.runner.notebook"], workdir, json.dumps(spec))
+
+    def _call_service(self, job: dict[str, Any], values: dict[str, Any], output: Path,
+                      started: float) -> tuple[int, str]:
+        from kgsched.runner.ogc import OgcProcessesClient, RemoteAnalysisException, ServiceCall, ServiceCallError
+
+        service = job.get("service")
+        if not service or not service.get("endpoint") or not service.get("process"):
+            return 70, ("this runner is no service offering the workflow (the job names no endpoint and process); "
+                        "only a ks:ServiceRunner with ks:offersWorkflow runs ks:WebService workflows")
+        deadline = None if self.timeout_seconds is None else started + self.timeout_seconds
+        call = ServiceCall(OgcProcessesClient(service["endpoint"]), service["process"], self.cancel, deadline)
+        try:
+            inputs = call.inputs_for(job.get("arguments", {}), values, service.get("inputs", {}))
+            output.write_bytes(call.run(inputs))
+        except RemoteAnalysisException as exc:
+            output.write_text(json.dumps({"kind": "analysis exception", "message": str(exc)}))
+            return EXIT_ANALYSIS_EXCEPTION, str(exc)
+        except ServiceCallError as exc:
+            return 70, f"ServiceCallError: {exc}"
+        return 0, ""
 
     def _run_command(self, template: str, texts: dict[str, str], output: Path, workdir: str) -> tuple[int, str]:
         try:
@@ -214,8 +274,9 @@ class Executor:
     def _run(self, argv: list[str], workdir: str, stdin: str | None, stdout_to: Path | None = None) -> tuple[int, str]:
         stdout = open(stdout_to, "wb") if stdout_to is not None else subprocess.DEVNULL  # noqa: SIM115
         try:
+            # A session of its own, so that killing it also kills what it started (a notebook's kernel).
             process = subprocess.Popen(argv, cwd=workdir, env=self._environment(), stdin=subprocess.PIPE,
-                                       stdout=stdout, stderr=subprocess.PIPE)
+                                       stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             if stdout_to is not None:
                 stdout.close()
@@ -230,7 +291,7 @@ class Executor:
             reader.start()
             while process.poll() is None:
                 if self.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
-                    process.kill()
+                    _kill_group(process)
                     process.wait()
                     reader.join(5)
                     why = "cancelled (the runner is stopping)" if self.cancel.is_set() else "timed out"
@@ -288,3 +349,11 @@ def _fill(token: str, names: dict[str, str]) -> str:
             raise TemplateError(f"no argument named {field_name!r}")
         parts.append(names[field_name])
     return "".join(parts)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the child and everything in its session (e.g. a notebook kernel papermill started)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()

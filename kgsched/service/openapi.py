@@ -134,7 +134,11 @@ def document(version: str) -> dict[str, Any]:
                     "checksum": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
                     "storage": {"type": "string", "format": "iri"}, "started_at": {"type": "string",
                                                                                     "format": "date-time"},
-                    "error_message": {"type": "string"}}}),
+                    "error_message": {"type": "string"},
+                    "executed_notebook": {  # a ks:Notebook workflow's notebook as it ran
+                        "type": "object", "required": ["location", "checksum", "size_bytes"], "properties": {
+                            "location": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
+                            "checksum": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}}}}),
                 "responses": {"200": _ok("what was recorded"), "400": ERROR, "401": ERROR, "403": ERROR,
                               "404": ERROR, "409": ERROR, "503": ERROR}}},
             "/credits": {"get": {"summary": "credit totals per agent by reason (?agent=IRI)",

@@ -106,3 +106,28 @@ def fails_where_marked(events: str, energy_min_kev: float, energy_max_kev: float
     if os.environ.get("KGSCHED_EXAMPLE_BROKEN"):
         raise ImportError("numpy is broken on this machine (simulated)")
     return light_curve(events, energy_min_kev, energy_max_kev)
+
+
+def variability(light_curve: str) -> dict:
+    """How variable a light curve is: mean rate, χ² of a constant fit per degree of freedom, fractional
+    excess variance and the brightest bin. The same analysis runs behind Frank's web service
+    (kgsched_examples.ogc_processes), so both implementations give the same numbers."""
+    return variability_of(json.loads(Path(light_curve).read_text()))
+
+
+def variability_of(curve: dict) -> dict:
+    if "rate_cts_per_s" not in curve:
+        raise AnalysisException("the input is not a light curve (an analysis exception upstream?)")
+    rates, errors = curve["rate_cts_per_s"], curve["rate_error"]
+    if len(rates) < 2:
+        raise AnalysisException("a light curve of fewer than two bins has no variability to measure")
+    mean = sum(rates) / len(rates)
+    weighted = [(r - mean) ** 2 / e ** 2 for r, e in zip(rates, errors, strict=True) if e > 0]
+    chi2_dof = sum(weighted) / max(1, len(weighted) - 1)
+    variance = sum((r - mean) ** 2 for r in rates) / (len(rates) - 1)
+    noise = sum(e ** 2 for e in errors) / len(errors)
+    excess = max(0.0, variance - noise)
+    peak = max(range(len(rates)), key=rates.__getitem__)
+    return {"kind": "variability", "mean_rate_cts_per_s": mean, "chi2_per_dof": chi2_dof,
+            "fractional_variability": math.sqrt(excess) / mean if mean > 0 else 0.0,
+            "peak_time_s": curve["time_s"][peak], "peak_rate_cts_per_s": rates[peak], "bins": len(rates)}
