@@ -96,7 +96,8 @@ def join(client: ServiceClient, config: Path | None, runner: str | None,
 
 
 def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, ...], modules: tuple[str, ...],
-                  executables: tuple[str, ...], policy_file: Path | None) -> RunnerPolicy:
+                  executables: tuple[str, ...], policy_file: Path | None, notebooks: tuple[str, ...] = (),
+                  services: tuple[str, ...] = ()) -> RunnerPolicy:
     """The owner's policy from the options and the policy file; trusted verifiers default to the
     ``ks:trusts`` of the runner's own description (``--config``)."""
     default: list[str] = []
@@ -106,14 +107,14 @@ def runner_policy(config: Path | None, runner: str | None, trusted: tuple[str, .
         iri, description = runner_description(config, runner)
         default = sorted(str(agent) for agent in description.objects(iri, KS.trusts))
     try:
-        return RunnerPolicy.build(trusted=trusted, modules=modules, executables=executables,
-                                  policy_file=policy_file, default_trusted=default)
+        return RunnerPolicy.build(trusted=trusted, modules=modules, executables=executables, notebooks=notebooks,
+                                  services=services, policy_file=policy_file, default_trusted=default)
     except (PolicyFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
 
 
-def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> None:
-    """A ks:ServiceRunner starts only with --service, and only when its endpoint answers."""
+def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> str | None:
+    """A ks:ServiceRunner starts only with --service, and only when its endpoint answers; its endpoint."""
     from kgsched.namespaces import KS
     from kgsched.runner.service_mode import ServiceModeError, check_endpoint, check_mode
 
@@ -127,6 +128,7 @@ def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> 
                                                      endpoint, len(ids), len(offered))
     except ServiceModeError as exc:
         raise click.ClickException(str(exc)) from None
+    return endpoint
 
 
 @click.command("runner")
@@ -164,6 +166,8 @@ def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> 
                    "Default: none.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="TOML file with trust_verifiers, allow_modules, allow_executables (added to the options).")
+@click.option("--allow-notebook", "notebooks", multiple=True, metavar="DIR",
+              help="Allow Jupyter notebooks under this directory of the workflow path (repeatable). Default: none.")
 @click.option("--service", "service_mode", is_flag=True,
               help="Act for a remote OGC API - Processes service (a ks:ServiceRunner in --config): execute its "
                    "jobs by calling it.")
@@ -172,18 +176,21 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
                    data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
                    poll: float, job_timeout: float | None, grace: float, product_url: str | None,
                    trusted: tuple[str, ...], modules: tuple[str, ...], executables: tuple[str, ...],
-                   policy_file: Path | None, service_mode: bool, verbose: bool) -> None:
+                   policy_file: Path | None, notebooks: tuple[str, ...], service_mode: bool, verbose: bool) -> None:
     """Join the federation: register, then claim, execute and report jobs until stopped.
 
     Every claimed job is first checked against this machine's policy (trusted verifiers, allowed
     Python modules and executables); what it does not allow is handed back unrun."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s runner %(levelname)s %(message)s", stream=sys.stderr)
+    endpoint = None
     if config is not None:
-        check_service_mode(config, runner_iri, service_mode)
+        endpoint = check_service_mode(config, runner_iri, service_mode)
     elif service_mode:
         raise click.UsageError("--service needs --config with the service's description (a ks:ServiceRunner)")
-    policy = runner_policy(config, runner_iri, trusted, modules, executables, policy_file)
+    # a service runner calls its own service, and only that one
+    policy = runner_policy(config, runner_iri, trusted, modules, executables, policy_file, notebooks,
+                           (endpoint,) if endpoint else ())
     host, _, port = listen.rpartition(":")
     store = ProductStore(storage_dir)
     # the product server runs before registering, so its address is part of the registered description

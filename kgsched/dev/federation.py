@@ -39,7 +39,8 @@ BASE_FILES = ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl", "verif
 DEMO_RUNNERS = ("geneva-batch", "alice-laptop", "paris-cluster")
 #: What the demo's runner owners allow (kgsched.runner.policy): the example workflows' module, and
 #: ``python -m`` of it for the command-line periodogram. Trusted verifiers come from runners.ttl.
-DEMO_POLICY: tuple[str, ...] = ("--allow-module", "kgsched_examples", "--allow-executable", "python")
+DEMO_POLICY: tuple[str, ...] = ("--allow-module", "kgsched_examples", "--allow-executable", "python",
+                                 "--allow-notebook", "notebooks")
 
 
 @dataclass

@@ -20,6 +20,10 @@ What is checked (:meth:`RunnerPolicy.check`):
   ``python3.12``, by name or path) is accepted only as ``python -m <module>`` with the module
   allowed as above: ``python -c``, ``python script.py`` and any other interpreter flag are refused,
   since they run code no allowlist can see;
+* **notebooks** (``ks:Notebook``): the notebook's path, relative to the workflow path, lies under one
+  of the allowed notebook directories (whole path components; no ``..``, no absolute path);
+* **web services** (``ks:WebService``): the service the grant names (its endpoint) is one the owner
+  allows — a service runner allows its own endpoint, and only that, unless told otherwise;
 * any other implementation kind is refused.
 
 The implementation allowlists default to empty: a runner runs nothing its owner did not declare.
@@ -33,18 +37,20 @@ import shlex
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
 COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
+NOTEBOOK = "https://w3id.org/kgsched#Notebook"
+WEB_SERVICE = "https://w3id.org/kgsched#WebService"
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _MODULE = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*$")
 _CALLABLE = re.compile(rf"^({_IDENTIFIER}(?:\.{_IDENTIFIER})*):({_IDENTIFIER})$")
 _PYTHON = re.compile(r"^python[0-9]*(?:\.[0-9]+)*$")
 #: Keys of a policy file (TOML); anything else in it is an error, so a typo never widens nothing silently.
-FILE_KEYS = ("trust_verifiers", "allow_modules", "allow_executables")
+FILE_KEYS = ("trust_verifiers", "allow_modules", "allow_executables", "allow_notebooks", "allow_services")
 
 
 class PolicyRefusal(Exception):
@@ -78,8 +84,17 @@ class RunnerPolicy:
     trusted_verifiers: frozenset[str] = frozenset()
     allowed_modules: tuple[str, ...] = ()
     allowed_executables: tuple[str, ...] = ()
+    allowed_notebooks: tuple[str, ...] = ()  # directories, relative to the workflow path
+    allowed_services: tuple[str, ...] = ()  # OGC API - Processes endpoints
 
     def __post_init__(self) -> None:
+        for directory in self.allowed_notebooks:
+            path = PurePosixPath(directory)
+            if not directory or path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"allowed notebook directory {directory!r} must be relative, without '..'")
+        for endpoint in self.allowed_services:
+            if not endpoint.startswith(("http://", "https://")):
+                raise ValueError(f"allowed service {endpoint!r} must be an http(s) URL")
         for prefix in self.allowed_modules:
             if not _MODULE.match(prefix):
                 raise ValueError(f"allowed module prefix {prefix!r} is not a dotted Python module name")
@@ -91,6 +106,7 @@ class RunnerPolicy:
     # -- building --------------------------------------------------------------------------------
     @classmethod
     def build(cls, *, trusted: Iterable[str] = (), modules: Iterable[str] = (), executables: Iterable[str] = (),
+              notebooks: Iterable[str] = (), services: Iterable[str] = (),
               policy_file: Path | None = None, default_trusted: Iterable[str] = ()) -> RunnerPolicy:
         """The options and the policy file combined; without any trusted verifier configured, the
         ``default_trusted`` (the ``ks:trusts`` of the runner's own description) are trusted."""
@@ -98,7 +114,9 @@ class RunnerPolicy:
         configured = [*file.get("trust_verifiers", []), *trusted]
         return cls(trusted_verifiers=frozenset(configured or default_trusted),
                    allowed_modules=tuple(dict.fromkeys([*file.get("allow_modules", []), *modules])),
-                   allowed_executables=tuple(dict.fromkeys([*file.get("allow_executables", []), *executables])))
+                   allowed_executables=tuple(dict.fromkeys([*file.get("allow_executables", []), *executables])),
+                   allowed_notebooks=tuple(dict.fromkeys([*file.get("allow_notebooks", []), *notebooks])),
+                   allowed_services=tuple(dict.fromkeys([*file.get("allow_services", []), *services])))
 
     def describe(self) -> str:
         """One line for the runner's log at start."""
@@ -107,7 +125,8 @@ class RunnerPolicy:
             return ", ".join(values) if values else "none"
 
         return (f"trusted verifiers: {listed(self.trusted_verifiers)}; Python modules: "
-                f"{listed(self.allowed_modules)}; executables: {listed(self.allowed_executables)}")
+                f"{listed(self.allowed_modules)}; executables: {listed(self.allowed_executables)}; notebooks: "
+                f"{listed(self.allowed_notebooks)}; services: {listed(self.allowed_services)}")
 
     # -- checking --------------------------------------------------------------------------------
     def check(self, job: Mapping[str, Any]) -> None:
@@ -132,8 +151,22 @@ class RunnerPolicy:
             self.check_callable(implementation)
         elif kind == COMMAND_LINE:
             self.check_command(implementation)
+        elif kind == NOTEBOOK:
+            self.check_notebook(implementation)
+        elif kind == WEB_SERVICE:
+            service = job.get("service")
+            endpoint = service.get("endpoint") if isinstance(service, Mapping) else None
+            if endpoint not in self.allowed_services:
+                raise PolicyRefusal(f"the service {endpoint or '(none named)'} is not one this runner's owner allows")
         else:
             raise PolicyRefusal(f"implementation kind {kind} is not allowed by this runner's policy")
+
+    def check_notebook(self, implementation: str) -> None:
+        path = PurePosixPath(implementation)
+        if path.is_absolute() or ".." in path.parts:
+            raise PolicyRefusal(f"notebook {implementation!r} must be relative to the workflow path, without '..'")
+        if not any(path.parts[:len(PurePosixPath(d).parts)] == PurePosixPath(d).parts for d in self.allowed_notebooks):
+            raise PolicyRefusal(f"notebook {implementation!r} is not under a directory this runner's owner allows")
 
     def check_callable(self, implementation: str) -> None:
         match = _CALLABLE.match(implementation)
@@ -195,5 +228,6 @@ def read_policy_file(path: Path) -> dict[str, list[str]]:
     return result
 
 
-__all__ = ["COMMAND_LINE", "PYTHON_CALLABLE", "PolicyFileError", "PolicyRefusal", "RunnerPolicy", "is_python",
+__all__ = ["COMMAND_LINE", "NOTEBOOK", "PYTHON_CALLABLE", "WEB_SERVICE", "PolicyFileError", "PolicyRefusal",
+           "RunnerPolicy", "is_python",
            "module_allowed", "read_policy_file"]
