@@ -20,7 +20,7 @@ RUNNER_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?r a/rdfs:subClassOf ks:Runner }
 def test_register_then_count_runners(cli) -> None:
     result = cli("register", "--by-party", *EXAMPLE_FILES)
     assert result.exit_code == 0, result.output
-    assert "registered 33 resources" in result.output and "each by its party" in result.output
+    assert "registered 40 resources" in result.output and "each by its party" in result.output
     counted = cli("query", RUNNER_COUNT, "--format", "json")
     assert json.loads(counted.output) == [{"n": "5"}]
 
@@ -51,7 +51,7 @@ def test_every_invalid_file_exits_1_with_reason_and_no_change(cli, path: Path) -
 
 def test_validate_writes_nothing(cli, tmp_path: Path) -> None:
     result = cli("validate", "--by-party", *EXAMPLE_FILES)
-    assert result.exit_code == 0 and "valid: 33 resources" in result.output, result.output
+    assert result.exit_code == 0 and "valid: 40 resources" in result.output, result.output
     refused = cli("validate", *EXAMPLE_FILES)  # one registrant for everyone's runners and verifications
     assert refused.exit_code == 1 and "not entitled" in refused.stderr
     assert not Path(cli.store).exists()

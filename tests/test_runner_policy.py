@@ -134,8 +134,12 @@ def test_a_workflow_no_trusted_verifier_verified_is_refused(verifiers: tuple[str
 
 
 def test_other_kinds_and_the_empty_default_allow_nothing() -> None:
-    with pytest.raises(PolicyRefusal, match="kind"):
+    with pytest.raises(PolicyRefusal, match="not under a directory"):
         POLICY.check(claim("notebook.ipynb", "https://w3id.org/kgsched#Notebook"))
+    with pytest.raises(PolicyRefusal, match="service"):
+        POLICY.check(claim("some-process", "https://w3id.org/kgsched#WebService"))
+    with pytest.raises(PolicyRefusal, match="kind"):
+        POLICY.check(claim("x", "https://w3id.org/kgsched#SomethingElse"))
     with pytest.raises(PolicyRefusal, match="no workflow"):
         POLICY.check({"job": "x"})
     nothing = RunnerPolicy()
@@ -454,16 +458,23 @@ def test_the_service_accepts_locations_under_the_runners_own_sources(client: Fla
 
 
 def test_the_runner_description_may_carry_a_product_endpoint(client: FlaskClient) -> None:
-    turtle = (EXAMPLES / "runners.ttl").read_text().replace(
-        "ks:serves group:integral-team .",
-        'ks:serves group:integral-team ; ks:productEndpoint "http://paris.example.org:8080/p/"^^xsd:anyURI .')
-    turtle = "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n" + turtle
-    ok = client.post("/registrations", data=turtle, content_type="text/turtle", headers=ADMIN_HEADERS,
-                     query_string={"as": FED + "admin"})
+    """Dave (its owner and registrant) adds an endpoint to the Paris cluster's description."""
+    from rdflib import Graph, Literal
+    from rdflib.namespace import XSD
+
+    from kgsched.dev.parties import party_registrations
+
+    parts = dict(party_registrations([("runners.ttl", (EXAMPLES / "runners.ttl").read_bytes())]))
+    paris = Graph().parse(data=parts[URIRef(FED + "person/dave")], format="turtle")
+    paris.add((URIRef(FED + "runner/paris-cluster"), URIRef("https://w3id.org/kgsched#productEndpoint"),
+               Literal("http://paris.example.org:8080/p/", datatype=XSD.anyURI)))
+    turtle = paris.serialize(format="nt")
+    ok = client.post("/registrations", data=turtle, content_type="application/n-triples", headers=ADMIN_HEADERS,
+                     query_string={"as": FED + "person/dave"})
     assert ok.status_code in (200, 201), ok.json
     bad = turtle.replace("http://paris.example.org:8080/p/", "file:///etc/")
-    refused = client.post("/registrations", data=bad, content_type="text/turtle", headers=ADMIN_HEADERS,
-                          query_string={"as": FED + "admin"})
+    refused = client.post("/registrations", data=bad, content_type="application/n-triples", headers=ADMIN_HEADERS,
+                          query_string={"as": FED + "person/dave"})
     assert refused.status_code == 422 or refused.status_code == 400, refused.json
     assert "productEndpoint" in json.dumps(refused.json)
 

@@ -21,16 +21,17 @@ from pathlib import Path
 import pytest
 from rdflib import URIRef
 
-from conftest import ADMIN, EXAMPLES, ROOT
+from conftest import ADMIN, EXAMPLES, ROOT, register_examples
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.ogc_server import OgcProcessesServer
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.parties import party_registrations
 from kgsched.dev.services import EXAMPLE_PROCESSES, EXAMPLE_SERVICE_RUNNER, start_service_runner, with_endpoint
 from kgsched.graph.store import EmbeddedStore
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.runner.executor import NOTEBOOK, WEB_SERVICE, Executor
 from kgsched.runner.ogc import OgcProcessesClient, ServiceCall, ServiceCallError
-from kgsched.runner.storage import ProductStore
+from kgsched.runner.storage import ProductServer, ProductStore
 
 KS = "https://w3id.org/kgsched#"
 PROV = "http://www.w3.org/ns/prov#"
@@ -131,7 +132,7 @@ def test_the_planner_treats_a_service_as_a_runner_that_runs_only_what_it_offers_
     store = EmbeddedStore(tmp_path / "store")
     load_ontology(store)
     registry = Registry(store)
-    registry.register([(p.name, p.read_bytes()) for p in sorted(EXAMPLES.glob("*.ttl"))], ADMIN)
+    register_examples(store)
     registry.register([("service.ttl", (EXAMPLES / "services" / "variability-service.ttl").read_bytes())],
                       URIRef(FRANK))
     variability = {"workflow": FED + "workflow/light-curve-variability-service",
@@ -149,10 +150,13 @@ def test_the_planner_treats_a_service_as_a_runner_that_runs_only_what_it_offers_
     mallory = """@prefix ks: <https://w3id.org/kgsched#> . @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
         <https://example.org/m/wf> a ks:Workflow ; rdfs:label "m" ; ks:version "1" ; ks:implementationKind ks:WebService ;
             ks:implementation "light-curve-variability" ; ks:author <https://example.org/fed/person/mallory> ;
-            ks:verifiedBy <https://example.org/fed/person/carol> ;
             ks:parameter [ ks:name "light_curve" ; ks:parameterType ks:DatasetValue ] .
         <https://example.org/fed/person/mallory> a <http://xmlns.com/foaf/0.1/Person> ; <http://xmlns.com/foaf/0.1/name> "M" ."""
     registry.register([("m.ttl", mallory)], URIRef(FED + "person/mallory"))
+    registry.register([("v.ttl", """<https://example.org/fed/verification/carol-m> a <https://w3id.org/kgsched#WorkflowVerification> ;
+        <https://w3id.org/kgsched#verifiedWorkflow> <https://example.org/m/wf> ; <https://w3id.org/kgsched#verifiedVersion> "1" ;
+        <https://w3id.org/kgsched#verifiedImplementationKind> <https://w3id.org/kgsched#WebService> ;
+        <https://w3id.org/kgsched#verifiedImplementation> "light-curve-variability" .""")], URIRef(FED + "person/carol"))
     unoffered = plan_request(store, {"workflow": "https://example.org/m/wf",
                                      "args": {"light_curve": light_curve(20, 40)}}, URIRef(ALICE))
     assert unoffered.steps[-1].decision == "cannot"
@@ -171,12 +175,20 @@ def test_a_remote_analysis_exception_is_a_cached_no_result(ogc_server, tmp_path:
     """The example service fails a one-bin light curve with "AnalysisException: …": a no-result, as data sent inline."""
     one_bin = tmp_path / "one-bin.json"
     one_bin.write_text(json.dumps({"time_s": [50], "rate_cts_per_s": [1.0], "rate_error": [0.1]}))
+    upstream = ProductStore(tmp_path / "upstream")
+    stored = upstream.put(one_bin)
+    server = ProductServer(upstream).start()  # products are fetched only from registered sources, over HTTP
     executor = Executor(ProductStore(tmp_path / "p"), EXAMPLES, [])
     job = {"workflow": {"implementation_kind": WEB_SERVICE, "implementation": "light-curve-variability"},
-           "arguments": {"light_curve": {"kind": "product", "product": "urn:p", "location": str(one_bin)}},
+           "arguments": {"light_curve": {"kind": "product", "product": "urn:p",
+                                         "location": server.url_for(stored.checksum), "checksum": stored.checksum}},
+           "product_sources": [server.base_url],
            "service": {"endpoint": ogc_server.url, "process": "light-curve-variability",
                        "inputs": {"light_curve": "lightcurve"}}}
-    result = executor.execute(job)
+    try:
+        result = executor.execute(job)
+    finally:
+        server.stop()
     assert result.outcome == "analysis_exception", result.error
     assert "fewer than two bins" in json.loads(result.product.path.read_text())["message"]
     assert result.used == ["urn:p"]
@@ -229,8 +241,7 @@ def test_register_service_drafts_turtle_that_registers(ogc_server, cli, tmp_path
     store = EmbeddedStore(tmp_path / "store")
     load_ontology(store)
     registry = Registry(store)
-    for name in ("people.ttl", "sites.ttl", "datasets.ttl", "workflows.ttl"):
-        registry.register([(name, (EXAMPLES / name).read_bytes())], ADMIN)
+    register_examples(store)
     registry.register([("service.ttl", text)], URIRef(FRANK))
     assert store.select("SELECT ?r WHERE { ?r a <https://w3id.org/kgsched#ServiceRunner> }")[0]["r"] == URIRef(FED + "runner/drafted")
     # a process that does not exist, and a service that is down, are refused in words
@@ -316,7 +327,9 @@ def federation(ogc_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         running.register_base()
         config = with_endpoint(ROOT / "tests" / "data" / "service-workflows.ttl", ogc_server.url,
                                workdir / "service-workflows.ttl")
-        running.admin.register(config.read_bytes(), as_registrant=FRANK)
+        for party, turtle in party_registrations([(config.name, config.read_bytes())]):
+            # frank registers his service runners and workflows; carol her verifications of them
+            running.admin.register(turtle, as_registrant=str(FRANK if party == ADMIN else party))
         running.start_runner("geneva-batch")
         running.start_runner("paris-cluster")
         start_service_runner(running, "test-service", config)
