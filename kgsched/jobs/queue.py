@@ -42,6 +42,7 @@ from kgsched.jobs.states import (
     IRI_OUTCOME,
     IRI_STATE,
     STATE_IRI,
+    Action,
     ClaimRecord,
     Contention,
     JobRecord,
@@ -379,20 +380,27 @@ class JobQueue:
                 placed = self.place_claim(job, runner, token)
                 verdict, record = self.check_claim(placed, one_job)
                 self.counters["bids"] += 1
-                if verdict.action == "hold":
-                    self.hold(placed, record)
-                    self.counters["held"] += 1
-                    break
-                if verdict.action == "fail":
-                    # We hold it only to write that it failed; then give it up.
-                    self.store.update(self._state_update(record, "failed"))
-                    self.withdraw(placed)
-                    continue
-                self.withdraw(placed)
-                self.counters["withdrawn"] += 1
-                if "one-job token" in verdict.reason:
-                    raise NotYourJob("this token was good for one job and has made its claim")
-                contended = True
+                match verdict.action:
+                    case Action.HOLD:
+                        self.hold(placed, record)
+                        self.counters["held"] += 1
+                        break
+                    case Action.FAIL:
+                        # We hold it only to write that it failed; then give it up.
+                        self.store.update(self._state_update(record, "failed"))
+                        self.withdraw(placed)
+                        continue
+                    case Action.TOKEN_SPENT:
+                        self.withdraw(placed)
+                        self.counters["withdrawn"] += 1
+                        raise NotYourJob("this token was good for one job and has made its claim")
+                    case Action.WITHDRAW:
+                        self.withdraw(placed)
+                        self.counters["withdrawn"] += 1
+                        contended = True
+                    case _:
+                        self.withdraw(placed)
+                        raise _unexpected("a bid", verdict)
             self.sleep(self._backoff(attempt))
         else:
             if contended:
@@ -435,7 +443,7 @@ class JobQueue:
             claim = self.own_claim(record, runner, claim_token, token, one_job)
             now = self.clock()
             verdict = decide_heartbeat(record, claim.iri, now, self.settings.margin)
-            if verdict.action != "accept":
+            if verdict.action is not Action.ACCEPT:  # REFUSE
                 raise LeaseLost(verdict.reason)
             until = now + dt.timedelta(seconds=self.settings.lease_seconds)
             delete = [(claim.iri, KS.leaseUntil, dt_literal(v)) for v in claim.lease_values]
@@ -466,23 +474,35 @@ class JobQueue:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
                 graph, execution, product = execution_graph(context, report)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
-                if verdict.action == "already":
-                    return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
-                if verdict.action == "refuse":
-                    self._drop_unrecorded_report(record, claim)
-                    raise LeaseLost(verdict.reason)
-                if verdict.action == "accept":
-                    mark = self.mark_report(claim.iri, digest, outcome)
-                    verdict, record = self.check_report(job, claim.iri, digest, outcome)
-                    if verdict.action == "accept":
-                        self.record_result(record, claim, verdict, graph, context, report)
-                        return Receipt(job, verdict.next_state or record.stored_state, execution, product,
-                                       verdict.reason)
-                    if verdict.action == "already":
+                match verdict.action:
+                    case Action.ALREADY:
                         return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
-                    self.unmark_report(mark)
-                    if verdict.action == "refuse":
+                    case Action.REFUSE:
+                        self._drop_unrecorded_report(record, claim)
                         raise LeaseLost(verdict.reason)
+                    case Action.RETRY:
+                        pass
+                    case Action.ACCEPT:
+                        mark = self.mark_report(claim.iri, digest, outcome)
+                        verdict, record = self.check_report(job, claim.iri, digest, outcome)
+                        match verdict.action:
+                            case Action.ACCEPT:
+                                self.record_result(record, claim, verdict, graph, context, report)
+                                return Receipt(job, verdict.next_state or record.stored_state, execution, product,
+                                               verdict.reason)
+                            case Action.ALREADY:
+                                return Receipt(job, record.stored_state, execution, product, verdict.reason,
+                                               already=True)
+                            case Action.REFUSE:
+                                self.unmark_report(mark)
+                                raise LeaseLost(verdict.reason)
+                            case Action.RETRY:
+                                self.unmark_report(mark)
+                            case _:
+                                self.unmark_report(mark)
+                                raise _unexpected("a report", verdict)
+                    case _:
+                        raise _unexpected("a report", verdict)
             self.sleep(self._backoff(attempt))
         raise Contention("the report kept colliding with other claims on the job; send it again in a moment")
 
@@ -590,6 +610,12 @@ def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:
     from dataclasses import replace
 
     return replace(record, eligible=eligible)
+
+
+def _unexpected(step: str, verdict: Verdict) -> AssertionError:
+    """A verdict whose action the step has no branch for: the table in kgsched.jobs.states says which
+    decision answers which actions, so this is a programming error, never the client's."""
+    return AssertionError(f"{step} cannot act on the verdict {verdict.action.value!r} ({verdict.reason})")
 
 
 def _str(term: URIRef | None) -> str | None:
