@@ -13,7 +13,9 @@ from kgsched.cli import StoreOptions, main, reports_errors
 from kgsched.errors import SyntaxProblem
 from kgsched.graph.binding import check_iri
 from kgsched.graph.rdfio import parse_rdf
-from kgsched.planning.planner import Plan, PlanOptions, human_seconds, plan_request, short, store_plan
+from kgsched.planning.model import Plan, PlanOptions
+from kgsched.planning.planner import plan_request, store_plan
+from kgsched.planning.words import human_seconds, short
 
 DEFAULT_REQUESTER = "urn:kgsched:agent:local-admin"
 

@@ -15,7 +15,7 @@ from rdflib import Graph
 
 from kgsched.cli import DEFAULT_REGISTRANT, StoreOptions, ensure_ontology, main, reports_errors
 from kgsched.graph.binding import check_iri
-from kgsched.planning.planner import human_bytes
+from kgsched.planning.words import human_bytes
 from kgsched.registry.registration import validate_graph
 from kgsched.wfcommons.convert import ImportOptions, convert, write
 from kgsched.wfcommons.wfformat import read_trace
