@@ -41,7 +41,7 @@ def _triples(workflow: URIRef, runner: URIRef, runs: int, mean_duration: float,
 
 
 def _replace(node: URIRef, graph: Graph) -> str:
-    return (f"DELETE WHERE {{ GRAPH <{PROVENANCE_GRAPH}> {{ <{node}> ?p ?o }} }} ;\n"
+    return (queries.text("subjects-delete", [{"g": PROVENANCE_GRAPH, "s": node}]) + " ;\n"
             + insert_data(PROVENANCE_GRAPH, graph))
 
 
@@ -78,7 +78,7 @@ def rebuild(store: Store) -> int:
         graph += _triples(row["workflow"], row["runner"], int(row["runs"]), float(row["meanDuration"]),
                           float(size) if size is not None else None)
     with store.write_lock:
-        store.update(f"DELETE WHERE {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?s a <{KS.ExecutionStatistics}> ; ?p ?o }} }}")
+        queries.update(store, "statistics-clear", [{"g": PROVENANCE_GRAPH}])
         if len(graph):
             store.add_to_graph(PROVENANCE_GRAPH, graph)
     return len(rows)
