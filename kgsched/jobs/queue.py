@@ -54,6 +54,7 @@ from kgsched.jobs.states import (
     decide_heartbeat,
     decide_report,
 )
+from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
 from kgsched.provenance import statistics
 from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph, read_context
@@ -165,7 +166,7 @@ class Grant:
             "lease_seconds": self.lease_seconds, "runner": str(self.claim.runner),
             "expression": str(ctx.expression), "address": ctx.address,
             "workflow": {"iri": str(ctx.workflow), "version": ctx.version,
-                         "implementation_kind": _str(ctx.implementation_kind),
+                         "implementation_kind": optional_str(ctx.implementation_kind),
                          "implementation": ctx.implementation},
             "arguments": ctx.arguments_json(),
             "storage": [str(s) for s in ctx.runner_storage],
@@ -451,8 +452,8 @@ class JobQueue:
             insert = [(claim.iri, KS.leaseUntil, dt_literal(until)), (job, KS.heldUntil, dt_literal(until))]
             if progress is not None:
                 if claim.progress is not None:
-                    delete.append((claim.iri, KS.progress, _decimal(claim.progress)))
-                insert.append((claim.iri, KS.progress, _decimal(float(progress))))
+                    delete.append((claim.iri, KS.progress, decimal_literal(claim.progress, 4)))
+                insert.append((claim.iri, KS.progress, decimal_literal(float(progress), 4)))
             self.store.update(data_update(insert={self.graph: insert}, delete={self.graph: delete}))
         return until
 
@@ -618,9 +619,3 @@ def _unexpected(step: str, verdict: Verdict) -> AssertionError:
     return AssertionError(f"{step} cannot act on the verdict {verdict.action.value!r} ({verdict.reason})")
 
 
-def _str(term: URIRef | None) -> str | None:
-    return None if term is None else str(term)
-
-
-def _decimal(value: float) -> Literal:
-    return Literal(f"{value:.4f}", datatype=XSD.decimal)

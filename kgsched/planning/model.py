@@ -15,6 +15,8 @@ from rdflib import Graph, URIRef
 from rdflib import Literal as RDFLiteral
 from rdflib.namespace import PROV, RDF, RDFS, XSD
 
+from kgsched.clock import dt_literal
+from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import KS, bind_prefixes
 
 if TYPE_CHECKING:  # types only: the rules never import the modules that query the store
@@ -117,7 +119,7 @@ class PlanStep:
             "step": str(self.iri), "expression": str(self.expression), "address": self.address,
             "workflow": str(self.workflow), "decision": self.decision, "reason": self.reason,
             "estimated_cost_seconds": _round(self.estimated_cost_seconds),
-            "runner": _str(self.runner), "product": _str(self.product),
+            "runner": optional_str(self.runner), "product": optional_str(self.product),
             "candidates": [str(c) for c in self.candidates],
             "offers": [o.to_json() for o in self.offers],
             "depends_on": [str(d) for d in self.depends_on],
@@ -167,10 +169,10 @@ class Plan:
         graph.add((self.request, RDF.type, KS.Request))
         graph.add((self.request, KS.requestedBy, self.requester))
         graph.add((self.request, KS.rootExpression, self.root))
-        graph.add((self.request, PROV.generatedAtTime, _dt_literal(self.created)))
+        graph.add((self.request, PROV.generatedAtTime, dt_literal(self.created)))
         graph.add((self.iri, RDF.type, KS.Plan))
         graph.add((self.iri, KS.forRequest, self.request))
-        graph.add((self.iri, PROV.generatedAtTime, _dt_literal(self.created)))
+        graph.add((self.iri, PROV.generatedAtTime, dt_literal(self.created)))
         summary = self.summary()
         graph.add((self.iri, RDFS.comment, RDFLiteral(
             f"{summary['reuse']} reuse, {summary['recompute']} recompute, {summary['cannot']} cannot")))
@@ -182,7 +184,7 @@ class Plan:
             graph.add((step.iri, KS.decision, decisions[step.decision]))
             graph.add((step.iri, KS.reason, RDFLiteral(step.reason)))
             if step.estimated_cost_seconds is not None and math.isfinite(step.estimated_cost_seconds):
-                graph.add((step.iri, KS.estimatedCostSeconds, _decimal(step.estimated_cost_seconds)))
+                graph.add((step.iri, KS.estimatedCostSeconds, decimal_literal(step.estimated_cost_seconds, 3)))
             if step.runner is not None:
                 graph.add((step.iri, KS.chosenRunner, step.runner))
             if step.product is not None:
@@ -194,7 +196,7 @@ class Plan:
                 graph.add((node, KS.offeredBy, offer.runner))
                 graph.add((node, KS.forExpression, step.expression))
                 graph.add((node, KS.bytesToMove, RDFLiteral(offer.bytes_to_move, datatype=XSD.integer)))
-                graph.add((node, KS.estimatedFinishSeconds, _decimal(offer.finish_seconds)))
+                graph.add((node, KS.estimatedFinishSeconds, decimal_literal(offer.finish_seconds, 3)))
         return graph
 
 
@@ -203,14 +205,3 @@ def _round(value: float | None) -> float | None:
         return None
     return round(value, 3)
 
-
-def _str(term: URIRef | None) -> str | None:
-    return None if term is None else str(term)
-
-
-def _decimal(value: float) -> RDFLiteral:
-    return RDFLiteral(f"{value:.3f}", datatype=XSD.decimal)
-
-
-def _dt_literal(moment: dt.datetime) -> RDFLiteral:
-    return RDFLiteral(moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datatype=XSD.dateTime)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, XSD
+from rdflib.namespace import RDF
 
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import Store, insert_data
+from kgsched.literals import decimal_literal
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
 
 
@@ -34,9 +35,9 @@ def _triples(workflow: URIRef, runner: URIRef, runs: int, mean_duration: float,
     graph.add((node, KS.workflow, workflow))
     graph.add((node, KS.runner, runner))
     graph.add((node, KS.runs, Literal(runs)))
-    graph.add((node, KS.meanDurationSeconds, Literal(f"{mean_duration:.6f}", datatype=XSD.decimal)))
+    graph.add((node, KS.meanDurationSeconds, decimal_literal(mean_duration, 6)))
     if mean_output is not None:
-        graph.add((node, KS.meanOutputBytes, Literal(f"{mean_output:.3f}", datatype=XSD.decimal)))
+        graph.add((node, KS.meanOutputBytes, decimal_literal(mean_output, 3)))
     return graph
 
 

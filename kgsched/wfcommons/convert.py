@@ -42,6 +42,7 @@ from kgsched.clock import dt_literal
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.store import Store, insert_data
+from kgsched.literals import decimal_literal
 from kgsched.namespaces import KS, KSID, PLANS_GRAPH, PROVENANCE_GRAPH
 from kgsched.planning.expressions import (
     DATASET_VALUE,
@@ -130,7 +131,7 @@ def _int(n: int) -> Literal:
 
 
 def _decimal(x: float, digits: int = 6) -> Literal:
-    return Literal(f"{x:.{digits}f}", datatype=XSD.decimal)
+    return decimal_literal(x, digits)  # durations to the microsecond unless the caller says otherwise
 
 
 def _site_of(key: str, n_sites: int) -> int:
