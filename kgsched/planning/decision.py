@@ -39,8 +39,8 @@ class Candidate:
     delivered: float  # seconds until the output could be at every site that needs it
     storage_bytes: int  # what the runner stores already (ties go to the one storing less)
     name: str  # the runner's IRI: the last tie-break (names are unique)
-    runner: int
-    site: int
+    runner: int  # runner id: its position in CostModel.runners
+    site: int  # site index: its position in Network.sites
     cost: float  # queue + staging + duration
     ready: float  # seconds until the inputs could be at the site
 
