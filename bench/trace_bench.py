@@ -41,7 +41,9 @@ from kgsched.graph.store import EmbeddedStore, Store  # noqa: E402
 from kgsched.namespaces import KS, ONTOLOGY_GRAPH, PLANS_GRAPH, PROVENANCE_GRAPH  # noqa: E402
 from kgsched.planning.expressions import DATASET_VALUE, Argument, Expression, Parameter, WorkflowInfo, content_address  # noqa: E402
 from kgsched.planning.facts import Facts, gather_facts  # noqa: E402
-from kgsched.planning.planner import Plan, decide, human_bytes  # noqa: E402
+from kgsched.planning.model import Plan  # noqa: E402
+from kgsched.planning.planner import decide  # noqa: E402
+from kgsched.planning.words import human_bytes  # noqa: E402
 from kgsched.provenance import statistics  # noqa: E402
 from kgsched.registry.registration import registrant_graph  # noqa: E402
 from kgsched.resources import ontology_graph  # noqa: E402

@@ -18,7 +18,7 @@ from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.jobs.queue import JobQueue, NewJob, QueueSettings
-from kgsched.jobs.states import Contention, LeaseLost, NotYourJob
+from kgsched.jobs.states import Action, Contention, LeaseLost, NotYourJob, Verdict
 from kgsched.namespaces import JOBS_GRAPH, KS, PROVENANCE_GRAPH
 from kgsched.provenance.recording import ResultReport
 from kgsched.registry.registration import validate_graph
@@ -216,6 +216,58 @@ def test_one_job_token_makes_one_claim_and_reports_only_that_job(queue: JobQueue
     with pytest.raises(NotYourJob, match="another job"):
         queue.report(second.claim.job, GENEVA, second.claim.secret, report(), token=one.iri, one_job=True)
     assert queue.report(grant.claim.job, GENEVA, grant.claim.secret, report(), token=one.iri, one_job=True)
+
+
+def test_a_one_job_token_racing_itself_is_refused_by_its_action(queue: JobQueue) -> None:
+    """Two requests with the same one-job token, in two replicas: both pass the early check, and the one
+    that reads the other's claim withdraws its bid and is refused (403), rather than retried."""
+    queue_light_curves(queue.store, queue, 2)
+    tokens = TokenStore(queue.store, URIRef("urn:admin"))
+    one = tokens.issue(GENEVA, URIRef("urn:admin"), one_job=True)
+    place = queue.place_claim
+    rivals = []
+
+    def place_with_a_rival(job: URIRef, runner: URIRef, token: URIRef | None = None, now=None):
+        placed = place(job, runner, token, now)
+        if not rivals:  # the other replica's bid with the same token, on another job, lands meanwhile
+            other = next(j for j in queue.candidates(runner, queue.clock()) if j != job)
+            rivals.append(place(other, runner, token, now))
+        return placed
+
+    queue.place_claim = place_with_a_rival  # type: ignore[method-assign]
+    before = queue.counters["withdrawn"]
+    with pytest.raises(NotYourJob, match="one job"):
+        queue.claim(GENEVA, one.iri, one_job=True)
+    assert queue.counters["withdrawn"] == before + 1
+    assert queue.token_claims(one.iri) == [rivals[0].iri]  # our bid is gone, the rival's stays
+
+
+@pytest.mark.parametrize(("action", "reason", "raised"), [
+    (Action.TOKEN_SPENT, "any words at all", NotYourJob),
+    (Action.WITHDRAW, "this one-job token already made a claim", Contention),  # words do not steer the queue
+])
+def test_the_queue_dispatches_on_the_action_not_the_reason(queue: JobQueue, monkeypatch, action, reason,
+                                                           raised) -> None:
+    import kgsched.jobs.queue as queue_module
+
+    [job] = queue_light_curves(queue.store, queue, 1)
+    monkeypatch.setattr(queue_module, "decide_claim", lambda *args, **kwargs: Verdict(action, reason))
+    before = queue.store.quad_count()
+    with pytest.raises(raised):
+        queue.claim(GENEVA)
+    assert queue.store.quad_count() == before  # every bid was withdrawn
+    assert queue.record(job).claims == ()
+
+
+def test_a_verdict_a_step_cannot_act_on_is_a_programming_error(queue: JobQueue, monkeypatch) -> None:
+    import kgsched.jobs.queue as queue_module
+
+    queue_light_curves(queue.store, queue, 1)
+    monkeypatch.setattr(queue_module, "decide_claim", lambda *args, **kwargs: Verdict(Action.ALREADY, "recorded"))
+    before = queue.store.quad_count()
+    with pytest.raises(AssertionError, match="already"):
+        queue.claim(GENEVA)
+    assert queue.store.quad_count() == before
 
 
 def test_withdrawn_bids_leave_nothing_behind(queue: JobQueue) -> None:

@@ -11,7 +11,8 @@ from rdflib import URIRef
 from kgsched.graph.store import Store
 from kgsched.namespaces import KS
 from kgsched.planning.expressions import build_dag
-from kgsched.planning.planner import PlanOptions, plan_request, store_plan
+from kgsched.planning.model import PlanOptions
+from kgsched.planning.planner import plan_request, store_plan
 from kgsched.registry.registration import Registry, validate_graph
 from planner_support import (
     ALICE,

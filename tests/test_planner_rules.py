@@ -11,7 +11,8 @@ from rdflib.namespace import XSD
 from kgsched.namespaces import KS
 from kgsched.planning.expressions import Argument, Expression, RequestDag, WorkflowInfo, content_address, typed_literal
 from kgsched.planning.facts import DatasetInfo, Eligibility, Facts, History, ProductInfo, RunnerInfo
-from kgsched.planning.planner import PlanOptions, decide
+from kgsched.planning.model import PlanOptions
+from kgsched.planning.planner import decide
 
 E = "https://example.org/t/"
 NEAR, FAR = URIRef(E + "site/near"), URIRef(E + "site/far")
@@ -150,22 +151,22 @@ def test_estimate_per_generation_equals_the_node_by_node_rule() -> None:
     moving a usable copy or by computing it at the best site and moving the output."""
     import numpy as np
 
-    from kgsched.planning.planner import Decider
+    from kgsched.planning.cost import CostModel
 
     dag = irregular_dag()
-    decider = Decider(dag, irregular_facts(dag), PlanOptions())
-    states = decider.estimate()
-    inverse, avail = decider.inverse_bandwidth, {}
+    model = CostModel(irregular_facts(dag), PlanOptions())
+    states = model.estimate(dag.expressions())
+    inverse, avail = model.network.inverse, {}
     for expression in dag.expressions():
-        products, _ = decider.usable_products(expression)
-        ready = np.zeros(len(decider.sites))
+        products, _ = model.usable_products(expression)
+        ready = np.zeros(len(model.network.sites))
         for child in expression.inputs:
             ready = np.maximum(ready, avail[child])
-        reuse = np.full(len(decider.sites), np.inf)
+        reuse = np.full(len(model.network.sites), np.inf)
         for product in products:
-            reuse = np.minimum(reuse, product.size_bytes * inverse[decider.site_index[product.site]])
-        size = decider.output_bytes(expression, products)
-        recompute = ((decider.pool(expression).base + ready)[:, None] + size * inverse).min(axis=0)
+            reuse = np.minimum(reuse, product.size_bytes * inverse[model.network.index[product.site]])
+        size = model.output_bytes(expression, products)
+        recompute = ((model.pool(expression).base + ready)[:, None] + size * inverse).min(axis=0)
         avail[expression.address] = np.minimum(reuse, recompute)
         state = states[expression.address]
         assert np.allclose(state.ready, ready)
@@ -175,12 +176,62 @@ def test_estimate_per_generation_equals_the_node_by_node_rule() -> None:
 def test_estimate_blocks_do_not_change_the_plan(monkeypatch) -> None:
     """The estimate bounds its memory by splitting wide generations into blocks; one node per block
     must give the same plan as whole generations."""
-    import kgsched.planning.planner as planner
+    import kgsched.planning.cost as cost
 
     dag = irregular_dag()
     whole = decide(dag, irregular_facts(dag), REQUESTER, PlanOptions(deliver_to_site=NEAR))
-    monkeypatch.setattr(planner, "_ESTIMATE_BLOCK", 1)
+    monkeypatch.setattr(cost, "_ESTIMATE_BLOCK", 1)
     split = decide(dag, irregular_facts(dag), REQUESTER, PlanOptions(deliver_to_site=NEAR))
     summary = [(s.expression, s.decision, s.runner, s.product, s.estimated_cost_seconds) for s in whole.steps]
     assert summary == [(s.expression, s.decision, s.runner, s.product, s.estimated_cost_seconds) for s in split.steps]
     assert {s.decision for s in whole.steps} >= {"recompute"}
+
+
+def test_the_chosen_runners_offer_is_recorded_first() -> None:
+    """Four runners at four sites; the request prefers r3, which has 20 jobs queued. The preference
+    wins, and its offer must be among those the plan records (it used to record r0, r1 and r2, the
+    best three by finish, while choosing r3)."""
+    sites = [URIRef(E + f"site/{i}") for i in range(4)]
+    runners = [RunnerInfo(URIRef(E + f"r{i}"), site, 4, 0, URIRef(E + "o")) for i, site in enumerate(sites)]
+    preferred = runners[3].iri
+    f = facts(*runners, bandwidth={(a, b): 1e6 for a in sites for b in sites}, load={preferred: 20})
+    [step] = decide(one_node(), f, REQUESTER, PlanOptions(preferred_runner=preferred)).steps
+    assert step.decision == "recompute" and step.runner == preferred
+    assert step.runner in {offer.runner for offer in step.offers}
+    assert step.offers[0].runner == step.runner and "preferred runner" in step.reason
+    assert len(step.offers) == PlanOptions().max_offers_recorded
+
+
+def test_offers_are_ranked_by_the_objective_that_chooses() -> None:
+    """The output must reach the delivery site: a runner there that finishes later beats runners that
+    finish sooner far away, and the offers are recorded in the order the choice made them."""
+    from dataclasses import replace
+
+    from kgsched.planning.decision import Candidate, objective
+
+    sites = [URIRef(E + f"site/{i}") for i in range(4)]
+    runners = [RunnerInfo(URIRef(E + f"r{i}"), site, 4, 0, URIRef(E + "o")) for i, site in enumerate(sites)]
+    slow = {(a, b): (1e9 if a == b else 10.0) for a in sites for b in sites}  # 1,000 B output: 100 s away
+    f = facts(*runners, bandwidth=slow, load={runners[3].iri: 1})  # r3 waits 15 s for its queue
+    [step] = decide(one_node(), f, REQUESTER, PlanOptions(deliver_to_site=sites[3])).steps
+    assert step.runner == runners[3].iri
+    assert step.offers[0].runner == step.runner
+    assert step.offers[0].finish_seconds > step.offers[1].finish_seconds  # it finishes later ...
+    assert [o.delivered_seconds for o in step.offers] == sorted(o.delivered_seconds for o in step.offers)
+    # ... and the objective puts the preferred runner first, then the earliest delivery, then less storage
+    a = Candidate(False, 5.0, 10, "a", 0, 0, 1.0, 1.0)
+    preferred, smaller = replace(a, delivered=9.0, preferred=True), replace(a, storage_bytes=1, name="b")
+    assert sorted([a, smaller, preferred], key=objective) == [preferred, smaller, a]
+
+
+def test_the_rules_import_no_store() -> None:
+    """The plan model, cost model, decision and words are pure: importing them (in a fresh
+    interpreter) loads neither the store nor pyoxigraph nor the fact-gathering queries."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import kgsched.planning.model, kgsched.planning.cost, kgsched.planning.decision, "
+            "kgsched.planning.words; print(sorted(m for m in ('pyoxigraph', 'kgsched.graph.store', "
+            "'kgsched.graph.queries', 'kgsched.planning.facts', 'kgsched.planning.expressions') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

@@ -13,7 +13,7 @@ from kgsched.cli.common import DEFAULT_REGISTRANT, StoreOptions, reports_errors
 from kgsched.errors import SyntaxProblem
 
 if TYPE_CHECKING:
-    from kgsched.planning.planner import Plan
+    from kgsched.planning.model import Plan
 
 #: The local administrator asks, as it registers, unless --as / KGSCHED_REQUESTER says who.
 DEFAULT_REQUESTER = DEFAULT_REGISTRANT
@@ -36,7 +36,7 @@ def read_request(path: Path) -> dict[str, Any] | Any:
 def render_plan(plan: Plan, width: int = 100) -> str:
     """The plan as a person reads it: one block per step, in the order they happen."""
     from kgsched.planning.expressions import expression_iri
-    from kgsched.planning.planner import human_seconds, short
+    from kgsched.planning.words import human_seconds, short
 
     counts = plan.summary()
     lines = [
@@ -89,7 +89,8 @@ def plan(options: StoreOptions, request_file: Path, requester: str, fmt: str, fo
          store_plan_flag: bool) -> None:
     """Plan REQUEST_FILE (JSON expression or Turtle ks:Request): reuse, recompute or cannot, and why."""
     from kgsched.graph.binding import check_iri
-    from kgsched.planning.planner import PlanOptions, plan_request, store_plan
+    from kgsched.planning.model import PlanOptions
+    from kgsched.planning.planner import plan_request, store_plan
 
     plan_options = PlanOptions.from_mapping({
         "force_recompute": force, "max_age_seconds": max_age, "preferred_runner": preferred_runner,

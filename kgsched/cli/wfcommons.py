@@ -35,7 +35,7 @@ def import_wfcommons(options: StoreOptions, trace_file: Path, name: str | None, 
                      provenance: bool, validate: bool, registrant: str) -> None:
     """Import TRACE_FILE, a WfCommons workflow instance (WfFormat 1.5, .json or .json.gz)."""
     from kgsched.graph.binding import check_iri
-    from kgsched.planning.planner import human_bytes
+    from kgsched.planning.words import human_bytes
     from kgsched.wfcommons.convert import ImportOptions, convert, write
     from kgsched.wfcommons.wfformat import read_trace
 

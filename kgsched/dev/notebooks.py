@@ -19,6 +19,7 @@ from typing import Any
 
 from kgsched.dev.federation import EXAMPLES, FED, Federation
 from kgsched.graph.binding import Rows, bind
+from kgsched.namespaces import FOAF, KS, KSID, PROV
 
 ALICE = FED + "person/alice"
 TRACES = EXAMPLES / "wfcommons"
@@ -94,8 +95,7 @@ def _plain(cell: Mapping[str, str] | None) -> Any:
 
 def short(iri: str) -> str:
     """An IRI without the example federation's and kgsched's long prefixes, for tables and plots."""
-    for prefix in (FED, "https://w3id.org/kgsched#", "https://w3id.org/kgsched/id/wfcommons/",
-                   "https://w3id.org/kgsched/id/", "http://www.w3.org/ns/prov#", "http://xmlns.com/foaf/0.1/"):
+    for prefix in (FED, str(KS), str(KSID["wfcommons/"]), str(KSID), str(PROV), str(FOAF)):
         if iri.startswith(prefix):
             return iri[len(prefix):]
     return iri

@@ -19,7 +19,7 @@ from functools import cache
 from rdflib import Graph
 
 from kgsched.errors import NotFound
-from kgsched.graph.binding import Rows
+from kgsched.graph.binding import Rows, bind
 from kgsched.graph.store import Solution, Store
 from kgsched.resources import query_dir
 
@@ -72,3 +72,17 @@ def ask(store: Store, name: str, values: Rows | None = None) -> bool:
 
 def construct(store: Store, name: str, values: Rows | None = None) -> Graph:
     return store.construct(get(name).text, values)
+
+
+def update(store: Store, name: str, values: Rows | None = None) -> None:
+    """Run a packaged update (DELETE … WHERE) with the values bound at its ``# @values`` marker."""
+    store.update(text(name, values))
+
+
+def text(name: str, values: Rows | None = None) -> str:
+    """The named query with the values bound: for an update request that joins several parts with
+    ``;`` (so they apply together or not at all)."""
+    query = get(name)
+    if values is not None and "# @values" not in query.text:
+        raise ValueError(f"{name}.rq has no '# @values' marker to bind values at")
+    return bind(query.text, values)

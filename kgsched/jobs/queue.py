@@ -44,6 +44,7 @@ from kgsched.jobs.states import (
     IRI_OUTCOME,
     IRI_STATE,
     STATE_IRI,
+    Action,
     ClaimRecord,
     Contention,
     JobRecord,
@@ -56,6 +57,7 @@ from kgsched.jobs.states import (
     decide_refusal,
     decide_report,
 )
+from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
 from kgsched.provenance import statistics
 from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph, read_context
@@ -171,7 +173,7 @@ class Grant:
             "lease_seconds": self.lease_seconds, "runner": str(self.claim.runner),
             "expression": str(ctx.expression), "address": ctx.address,
             "workflow": {"iri": str(ctx.workflow), "version": ctx.version,
-                         "implementation_kind": _str(ctx.implementation_kind),
+                         "implementation_kind": optional_str(ctx.implementation_kind),
                          "implementation": ctx.implementation, "verifiers": [str(v) for v in ctx.verifiers]},
             "arguments": ctx.arguments_json(),
             "storage": [str(s) for s in ctx.runner_storage],
@@ -391,20 +393,27 @@ class JobQueue:
                 placed = self.place_claim(job, runner, token)
                 verdict, record = self.check_claim(placed, one_job)
                 self.counters["bids"] += 1
-                if verdict.action == "hold":
-                    self.hold(placed, record)
-                    self.counters["held"] += 1
-                    break
-                if verdict.action == "fail":
-                    # We hold it only to write that it failed; then give it up.
-                    self.store.update(self._state_update(record, "failed"))
-                    self.withdraw(placed)
-                    continue
-                self.withdraw(placed)
-                self.counters["withdrawn"] += 1
-                if "one-job token" in verdict.reason:
-                    raise NotYourJob("this token was good for one job and has made its claim")
-                contended = True
+                match verdict.action:
+                    case Action.HOLD:
+                        self.hold(placed, record)
+                        self.counters["held"] += 1
+                        break
+                    case Action.FAIL:
+                        # We hold it only to write that it failed; then give it up.
+                        self.store.update(self._state_update(record, "failed"))
+                        self.withdraw(placed)
+                        continue
+                    case Action.TOKEN_SPENT:
+                        self.withdraw(placed)
+                        self.counters["withdrawn"] += 1
+                        raise NotYourJob("this token was good for one job and has made its claim")
+                    case Action.WITHDRAW:
+                        self.withdraw(placed)
+                        self.counters["withdrawn"] += 1
+                        contended = True
+                    case _:
+                        self.withdraw(placed)
+                        raise _unexpected("a bid", verdict)
             self.sleep(self._backoff(attempt))
         else:
             if contended:
@@ -449,7 +458,7 @@ class JobQueue:
             claim = self.own_claim(record, runner, claim_token, token, one_job)
             now = self.clock()
             verdict = decide_heartbeat(record, claim.iri, now, self.settings.margin)
-            if verdict.action != "accept":
+            if verdict.action is not Action.ACCEPT:  # REFUSE
                 raise LeaseLost(verdict.reason)
             until = now + dt.timedelta(seconds=self.settings.lease_seconds)
             delete = [(claim.iri, KS.leaseUntil, dt_literal(v)) for v in claim.lease_values]
@@ -457,8 +466,8 @@ class JobQueue:
             insert = [(claim.iri, KS.leaseUntil, dt_literal(until)), (job, KS.heldUntil, dt_literal(until))]
             if progress is not None:
                 if claim.progress is not None:
-                    delete.append((claim.iri, KS.progress, _decimal(claim.progress)))
-                insert.append((claim.iri, KS.progress, _decimal(float(progress))))
+                    delete.append((claim.iri, KS.progress, decimal_literal(claim.progress, 4)))
+                insert.append((claim.iri, KS.progress, decimal_literal(float(progress), 4)))
             self.store.update(data_update(insert={self.graph: insert}, delete={self.graph: delete}))
         return until
 
@@ -483,23 +492,35 @@ class JobQueue:
                 believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
                 graph, execution, product = execution_graph(context, believed)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
-                if verdict.action == "already":
-                    return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
-                if verdict.action == "refuse":
-                    self._drop_unrecorded_report(record, claim)
-                    raise LeaseLost(verdict.reason)
-                if verdict.action == "accept":
-                    mark = self.mark_report(claim.iri, digest, outcome)
-                    verdict, record = self.check_report(job, claim.iri, digest, outcome)
-                    if verdict.action == "accept":
-                        self.record_result(record, claim, verdict, graph, context, believed)
-                        return Receipt(job, verdict.next_state or record.stored_state, execution, product,
-                                       verdict.reason)
-                    if verdict.action == "already":
+                match verdict.action:
+                    case Action.ALREADY:
                         return Receipt(job, record.stored_state, execution, product, verdict.reason, already=True)
-                    self.unmark_report(mark)
-                    if verdict.action == "refuse":
+                    case Action.REFUSE:
+                        self._drop_unrecorded_report(record, claim)
                         raise LeaseLost(verdict.reason)
+                    case Action.RETRY:
+                        pass
+                    case Action.ACCEPT:
+                        mark = self.mark_report(claim.iri, digest, outcome)
+                        verdict, record = self.check_report(job, claim.iri, digest, outcome)
+                        match verdict.action:
+                            case Action.ACCEPT:
+                                self.record_result(record, claim, verdict, graph, context, believed)
+                                return Receipt(job, verdict.next_state or record.stored_state, execution, product,
+                                               verdict.reason)
+                            case Action.ALREADY:
+                                return Receipt(job, record.stored_state, execution, product, verdict.reason,
+                                               already=True)
+                            case Action.REFUSE:
+                                self.unmark_report(mark)
+                                raise LeaseLost(verdict.reason)
+                            case Action.RETRY:
+                                self.unmark_report(mark)
+                            case _:
+                                self.unmark_report(mark)
+                                raise _unexpected("a report", verdict)
+                    case _:
+                        raise _unexpected("a report", verdict)
             self.sleep(self._backoff(attempt))
         raise Contention("the report kept colliding with other claims on the job; send it again in a moment")
 
@@ -518,7 +539,7 @@ class JobQueue:
             record = _with_eligible(self.record(job), self.eligible(job))
             claim = self.own_claim(record, runner, claim_token, token, one_job)
             verdict = decide_refusal(record, claim.iri, self.clock())
-            if verdict.action != "accept":
+            if verdict.action != Action.ACCEPT:
                 raise LeaseLost(verdict.reason)
             assert verdict.next_state is not None
             extra: list[Triple] = [(claim.iri, KS.released, Literal(True)),
@@ -633,9 +654,9 @@ def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:
     return replace(record, eligible=eligible)
 
 
-def _str(term: URIRef | None) -> str | None:
-    return None if term is None else str(term)
+def _unexpected(step: str, verdict: Verdict) -> AssertionError:
+    """A verdict whose action the step has no branch for: the table in kgsched.jobs.states says which
+    decision answers which actions, so this is a programming error, never the client's."""
+    return AssertionError(f"{step} cannot act on the verdict {verdict.action.value!r} ({verdict.reason})")
 
 
-def _decimal(value: float) -> Literal:
-    return Literal(f"{value:.4f}", datatype=XSD.decimal)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 from rdflib import URIRef
@@ -148,11 +149,48 @@ class JobRecord:
                          if c.released and (c.refusal is not None or KS.UnhandledException in c.outcomes))
 
 
+class Action(StrEnum):
+    """What a verdict tells the queue to do: a closed set, and the queue dispatches on it, never on the
+    verdict's reason (those words are for the runner, and may change).
+
+    =============  ===================================  ==========================================================
+    action         answered by                          meaning, and what kgsched.jobs.queue then does
+    =============  ===================================  ==========================================================
+    HOLD           decide_claim                         ours is the only live claim: write the state ``claimed``
+                                                        and copy our lease onto the job
+    WITHDRAW       decide_claim                         another claim or a report wins, the job is finished, or our
+                                                        claim is gone: delete our bid, back off, bid again (503
+                                                        Contention when every round collides)
+    TOKEN_SPENT    decide_claim                         the one-job token we bid with already made another claim:
+                                                        delete our bid and refuse (403 NotYourJob)
+    FAIL           decide_claim                         the job's claims ran out of lease as often as it allows:
+                                                        write the state ``failed``, delete our bid, look again
+    ACCEPT         decide_report, decide_heartbeat      record the result and move the job to ``next_state`` /
+                                                        extend the lease
+    RETRY          decide_report                        another report or a live bid collides with ours: take our
+                                                        report mark back, back off, report again
+    REFUSE         decide_report, decide_heartbeat      the report or heartbeat comes too late or contradicts what
+                                                        is recorded: 409 LeaseLost
+    ALREADY        decide_report                        this very result was recorded before: answer what was
+                                                        recorded (reports are idempotent)
+    =============  ===================================  ==========================================================
+    """
+
+    HOLD = "hold"
+    WITHDRAW = "withdraw"
+    TOKEN_SPENT = "token-spent"
+    FAIL = "fail"
+    ACCEPT = "accept"
+    RETRY = "retry"
+    REFUSE = "refuse"
+    ALREADY = "already"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the protocol says to do, why (in words for the runner), and the state to write if any."""
 
-    action: Literal["hold", "withdraw", "fail", "accept", "retry", "refuse", "already"]
+    action: Action
     reason: str
     next_state: State | None = None
 
@@ -180,24 +218,24 @@ def decide_claim(job: JobRecord, mine: URIRef, now: dt.datetime, skew: float = 0
     *before* reading, so of two contenders the one that reads second sees the other's claim."""
     claim = job.claim(mine)
     if claim is None:
-        return Verdict("withdraw", "our claim is gone (withdrawn)")
+        return Verdict(Action.WITHDRAW, "our claim is gone (withdrawn)")
     if job.stored_state in ("done", "failed"):
-        return Verdict("withdraw", f"the job is {job.stored_state}")
+        return Verdict(Action.WITHDRAW, f"the job is {job.stored_state}")
     if other_claims_with_token:
-        return Verdict("withdraw", "this one-job token already made a claim")
+        return Verdict(Action.TOKEN_SPENT, "this one-job token already made a claim")
     if any(blocking_report(c, now, grace) for c in job.claims if c.iri != mine):
-        return Verdict("withdraw", "a result for the job has been reported")
+        return Verdict(Action.WITHDRAW, "a result for the job has been reported")
     if any(c.live(now, skew) for c in job.claims if c.iri != mine):
-        return Verdict("withdraw", "another claim on the job is live")
+        return Verdict(Action.WITHDRAW, "another claim on the job is live")
     if claim.runner in job.excluded_runners:
-        return Verdict("withdraw", "this runner already failed the job; it is retried elsewhere")
+        return Verdict(Action.WITHDRAW, "this runner already failed the job; it is retried elsewhere")
     spent = job.spent_attempts(now, skew)
     if spent >= job.max_attempts:
         transition("queued", "failed")  # with no other live claim, the job was effectively queued
-        return Verdict("fail", f"{spent} claim(s) ended without a result; the job allows {job.max_attempts}",
+        return Verdict(Action.FAIL, f"{spent} claim(s) ended without a result; the job allows {job.max_attempts}",
                        "failed")
     transition("queued", "claimed")
-    return Verdict("hold", "ours is the only live claim", "claimed")
+    return Verdict(Action.HOLD, "ours is the only live claim", "claimed")
 
 
 def decide_report(job: JobRecord, mine: URIRef, digest: str, outcome: URIRef, now: dt.datetime,
@@ -209,38 +247,38 @@ def decide_report(job: JobRecord, mine: URIRef, digest: str, outcome: URIRef, no
     other exactly as two claims do."""
     claim = job.claim(mine)
     if claim is None:
-        return Verdict("refuse", "no such claim on the job (withdrawn, or its lease ran out and it was replaced)")
+        return Verdict(Action.REFUSE, "no such claim on the job (withdrawn, or its lease ran out and it was replaced)")
     if len(claim.digests) > 1:
-        return Verdict("refuse", "different results were reported for the same claim at once")
+        return Verdict(Action.REFUSE, "different results were reported for the same claim at once")
     if job.stored_state == "done":
         if claim.completing and digest in claim.digests and outcome in claim.outcomes:
-            return Verdict("already", "this result was recorded before")
-        return Verdict("refuse", "the job is already done with another result")
+            return Verdict(Action.ALREADY, "this result was recorded before")
+        return Verdict(Action.REFUSE, "the job is already done with another result")
     if claim.released:
         if digest in claim.digests:
-            return Verdict("already", "this result was recorded before")
-        return Verdict("refuse", "this claim already reported an unhandled exception")
+            return Verdict(Action.ALREADY, "this result was recorded before")
+        return Verdict(Action.REFUSE, "this claim already reported an unhandled exception")
     if job.stored_state == "failed":
-        return Verdict("refuse", "the job has failed")
+        return Verdict(Action.REFUSE, "the job has failed")
     if not claim.live(now):
-        return Verdict("refuse", f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
+        return Verdict(Action.REFUSE, f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
                                  "to the queue")
     if any(c.completing for c in job.claims if c.iri != mine):
-        return Verdict("retry", "another report on the job is being checked")
+        return Verdict(Action.RETRY, "another report on the job is being checked")
     if any(c.live(now, skew) for c in job.claims if c.iri != mine):
-        return Verdict("retry", "another runner is bidding for the job")
+        return Verdict(Action.RETRY, "another runner is bidding for the job")
     if outcome in COMPLETING:
         transition("claimed", "done")
-        return Verdict("accept", "result recorded", "done")
+        return Verdict(Action.ACCEPT, "result recorded", "done")
     spent = job.spent_attempts(now, skew) + 1  # ours ends now
     remaining = job.eligible - job.excluded_runners - {claim.runner}
     if spent >= job.max_attempts or (job.eligible and not remaining):
         why = (f"{spent} attempt(s) used of {job.max_attempts}" if spent >= job.max_attempts
                else "no other eligible runner is left")
         transition("claimed", "failed")
-        return Verdict("accept", f"unhandled exception recorded; the job failed: {why}", "failed")
+        return Verdict(Action.ACCEPT, f"unhandled exception recorded; the job failed: {why}", "failed")
     transition("claimed", "queued")
-    return Verdict("accept", "unhandled exception recorded; the job goes back to the queue for another runner",
+    return Verdict(Action.ACCEPT, "unhandled exception recorded; the job goes back to the queue for another runner",
                    "queued")
 
 
@@ -249,15 +287,15 @@ def decide_heartbeat(job: JobRecord, mine: URIRef, now: dt.datetime, margin: flo
     never land after another runner saw the lease expire (unless a write takes longer than ``margin``)."""
     claim = job.claim(mine)
     if claim is None:
-        return Verdict("refuse", "no such claim on the job")
+        return Verdict(Action.REFUSE, "no such claim on the job")
     if job.stored_state in ("done", "failed"):
-        return Verdict("refuse", f"the job is {job.stored_state}")
+        return Verdict(Action.REFUSE, f"the job is {job.stored_state}")
     if claim.released or claim.outcomes:
-        return Verdict("refuse", "this claim already reported its result")
+        return Verdict(Action.REFUSE, "this claim already reported its result")
     if now >= claim.lease_until - dt.timedelta(seconds=margin):
-        return Verdict("refuse", f"the lease ran out (or has under {margin:g} s left) at "
+        return Verdict(Action.REFUSE, f"the lease ran out (or has under {margin:g} s left) at "
                                  f"{claim.lease_until.isoformat()}; stop and claim again")
-    return Verdict("accept", "lease extended")
+    return Verdict(Action.ACCEPT, "lease extended")
 
 
 def decide_refusal(job: JobRecord, mine: URIRef, now: dt.datetime) -> Verdict:
@@ -266,17 +304,17 @@ def decide_refusal(job: JobRecord, mine: URIRef, now: dt.datetime) -> Verdict:
     eligible runners, or fails when none is left (it would otherwise wait forever)."""
     claim = job.claim(mine)
     if claim is None:
-        return Verdict("refuse", "no such claim on the job")
+        return Verdict(Action.REFUSE, "no such claim on the job")
     if job.stored_state in ("done", "failed"):
-        return Verdict("refuse", f"the job is {job.stored_state}")
+        return Verdict(Action.REFUSE, f"the job is {job.stored_state}")
     if claim.released or claim.outcomes:
-        return Verdict("refuse", "this claim already reported its result")
+        return Verdict(Action.REFUSE, "this claim already reported its result")
     if not claim.live(now):
-        return Verdict("refuse", f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
+        return Verdict(Action.REFUSE, f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
                                  "to the queue")
     remaining = job.eligible - job.excluded_runners - {claim.runner}
     if job.eligible and not remaining:
         transition("claimed", "failed")
-        return Verdict("accept", "refusal recorded; the job failed: no other eligible runner is left", "failed")
+        return Verdict(Action.ACCEPT, "refusal recorded; the job failed: no other eligible runner is left", "failed")
     transition("claimed", "queued")
-    return Verdict("accept", "refusal recorded; the job goes back to the queue for another runner", "queued")
+    return Verdict(Action.ACCEPT, "refusal recorded; the job goes back to the queue for another runner", "queued")

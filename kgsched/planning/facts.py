@@ -16,6 +16,7 @@ from rdflib import URIRef
 
 from kgsched.graph import queries
 from kgsched.graph.store import Store
+from kgsched.literals import optional_str
 from kgsched.planning.expressions import RequestDag
 
 
@@ -133,7 +134,8 @@ def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datet
     for row in queries.select(store, "cached-products", {"expression": addresses}):
         facts.products.setdefault(row["expression"], []).append(ProductInfo(
             iri=row["product"], outcome=row["outcome"], size_bytes=int(row["sizeBytes"]), site=row["site"],
-            storage=row["storage"], checksum=_str(row.get("checksum")), location=_str(row.get("location")),
+            storage=row["storage"], checksum=optional_str(row.get("checksum")),
+            location=optional_str(row.get("location")),
             expires=_datetime(row.get("expires")), generated_at=_datetime(row.get("generatedAt")),
             runner=row.get("runner"), owner=row.get("owner")))
 
@@ -153,6 +155,3 @@ def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datet
 def _bool(term) -> bool:
     return str(term) in ("true", "1")
 
-
-def _str(term) -> str | None:
-    return None if term is None else str(term)

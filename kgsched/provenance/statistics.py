@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, XSD
+from rdflib.namespace import RDF
 
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import Store, insert_data
+from kgsched.literals import decimal_literal
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
 
 
@@ -34,14 +35,14 @@ def _triples(workflow: URIRef, runner: URIRef, runs: int, mean_duration: float,
     graph.add((node, KS.workflow, workflow))
     graph.add((node, KS.runner, runner))
     graph.add((node, KS.runs, Literal(runs)))
-    graph.add((node, KS.meanDurationSeconds, Literal(f"{mean_duration:.6f}", datatype=XSD.decimal)))
+    graph.add((node, KS.meanDurationSeconds, decimal_literal(mean_duration, 6)))
     if mean_output is not None:
-        graph.add((node, KS.meanOutputBytes, Literal(f"{mean_output:.3f}", datatype=XSD.decimal)))
+        graph.add((node, KS.meanOutputBytes, decimal_literal(mean_output, 3)))
     return graph
 
 
 def _replace(node: URIRef, graph: Graph) -> str:
-    return (f"DELETE WHERE {{ GRAPH <{PROVENANCE_GRAPH}> {{ <{node}> ?p ?o }} }} ;\n"
+    return (queries.text("subjects-delete", [{"g": PROVENANCE_GRAPH, "s": node}]) + " ;\n"
             + insert_data(PROVENANCE_GRAPH, graph))
 
 
@@ -78,7 +79,7 @@ def rebuild(store: Store) -> int:
         graph += _triples(row["workflow"], row["runner"], int(row["runs"]), float(row["meanDuration"]),
                           float(size) if size is not None else None)
     with store.write_lock:
-        store.update(f"DELETE WHERE {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?s a <{KS.ExecutionStatistics}> ; ?p ?o }} }}")
+        queries.update(store, "statistics-clear", [{"g": PROVENANCE_GRAPH}])
         if len(graph):
             store.add_to_graph(PROVENANCE_GRAPH, graph)
     return len(rows)

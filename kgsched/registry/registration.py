@@ -197,9 +197,7 @@ class Registry:
         context = Graph()
         if not referenced:
             return context
-        rows = self.store.select(
-            "SELECT ?x ?type WHERE {\n# @values\n?x a ?type }", {"x": sorted(referenced)}
-        )
+        rows = queries.select(self.store, "resource-types", {"x": sorted(referenced)})
         for row in rows:
             context.add((row["x"], RDF.type, row["type"]))
         return context
@@ -230,11 +228,7 @@ class Registry:
         if not subjects:
             return
         own = registrant_graph(registrant)
-        rows = self.store.select(
-            "SELECT DISTINCT ?s ?g ?owner WHERE {\n# @values\nGRAPH ?g { ?s ?p ?o }\n"
-            f"OPTIONAL {{ ?g <{KS.registeredBy}> ?owner }} }}",
-            {"s": subjects},
-        )
+        rows = queries.select(self.store, "resource-owners", {"s": subjects})
         for row in rows:
             if row["g"] != own:
                 owner = row.get("owner") or ("the ontology" if row["g"] == ONTOLOGY_GRAPH else row["g"])

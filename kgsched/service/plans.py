@@ -20,7 +20,8 @@ from kgsched.graph.binding import check_iri
 from kgsched.graph.rdfio import parse_rdf
 from kgsched.jobs.queue import job_id
 from kgsched.namespaces import JOBS_GRAPH, KSID, PLANS_GRAPH, bind_prefixes
-from kgsched.planning.planner import PlanOptions, plan_request, store_plan
+from kgsched.planning.model import PlanOptions
+from kgsched.planning.planner import plan_request, store_plan
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
 from kgsched.service.negotiation import graph_response

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from rdflib import URIRef
 
+from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import RemoteStore, Store, open_store
 from kgsched.jobs.queue import JobQueue, QueueSettings
@@ -41,7 +42,7 @@ class ServiceState:
 def ensure_ontology(store: Store) -> None:
     """Load the ontology when the store has none (a fresh store), under the write lock."""
     with store.write_lock:
-        if not store.ask("ASK { GRAPH ?g { ?s ?p ?o } }", [{"g": ONTOLOGY_GRAPH}]):
+        if not queries.ask(store, "graph-exists", [{"g": ONTOLOGY_GRAPH}]):
             load_ontology(store)
 
 

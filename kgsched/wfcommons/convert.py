@@ -40,8 +40,9 @@ from rdflib.term import Node
 
 from kgsched.clock import dt_literal
 from kgsched.errors import InvalidRequest
-from kgsched.graph.binding import values_block
+from kgsched.graph import queries
 from kgsched.graph.store import Store, insert_data
+from kgsched.literals import decimal_literal
 from kgsched.namespaces import KS, KSID, PLANS_GRAPH, PROVENANCE_GRAPH
 from kgsched.planning.expressions import (
     DATASET_VALUE,
@@ -136,7 +137,7 @@ def _int(n: int) -> Literal:
 
 
 def _decimal(x: float, digits: int = 6) -> Literal:
-    return Literal(f"{x:.{digits}f}", datatype=XSD.decimal)
+    return decimal_literal(x, digits)  # durations to the microsecond unless the caller says otherwise
 
 
 def _site_of(key: str, n_sites: int) -> int:
@@ -377,8 +378,7 @@ def _replace(graph: URIRef, subjects: list[URIRef], triples: list[Triple]) -> st
         return ""
     delete = ""
     if subjects:
-        delete = (f"DELETE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}\nWHERE {{ {values_block({'s': subjects})}\n"
-                  f"GRAPH <{graph}> {{ ?s ?p ?o }} }} ;\n")
+        delete = queries.text("subjects-delete", [{"g": graph, "s": s} for s in subjects]) + " ;\n"
     return delete + insert_data(graph, triples)
 
 
@@ -400,7 +400,7 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
         Registry(store).check_ownership(registrant, registry_subjects)
         # Removing what an earlier import said doubles the time of a write to disk; a first import
         # (the trace's agent is unknown) has nothing to remove.
-        again = store.ask("ASK { ?s ?p ?o }", [{"s": conversion.agent}])
+        again = queries.ask(store, "subject-known", [{"s": conversion.agent}])
         parts = [
             _replace(graph, registry_subjects if again else [], registry),
             _replace(agent_graph, conversion.subjects(agent_own) if again else [], agent_own) if agent_own else "",
