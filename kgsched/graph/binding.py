@@ -24,7 +24,7 @@ from kgsched.errors import InvalidRequest
 # SPARQL 1.1 IRIREF: '<' ([^<>"{}|^`\]-[#x00-#x20])* '>' ; we also insist on a scheme.
 _IRI_RE = re.compile(r'^[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20]*$')
 _VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_GRAPH_VAR_RE = re.compile(r"\bGRAPH\s+[?$]([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_ONE_PER_VARIABLE_RE = re.compile(r"^#\+\s*values:\s*one block per variable", re.MULTILINE)
 _MARKER_RE = re.compile(r"^[ \t]*#[ \t]*@values[ \t]*$", re.MULTILINE)
 
 Value = Node | str | int | float | bool | None
@@ -74,16 +74,18 @@ def _sparql_value(value: Value) -> str:
     return term_sparql(to_term(value))
 
 
-def values_block(values: Rows, graph_variables: frozenset[str] = frozenset()) -> str:
+def values_block(values: Rows, one_per_variable: bool = False) -> str:
     """A VALUES block for one or many rows.
 
     ``values`` is either a list of row mappings, or a mapping of variable → list of values (one
     variable per block, e.g. ``{"address": [...]}``).
 
-    With one row, the ``graph_variables`` (those a query uses as ``GRAPH ?g``) get a block each:
-    Virtuoso 7.2 fails on a one-row block that fixes a GRAPH variable before an OPTIONAL (SP031
+    ``one_per_variable`` writes one row as one single-variable block per variable (the same
+    solutions); queries ask for it with a ``#+ values: one block per variable`` header line. Virtuoso
+    7.2 fails on a one-row block that fixes a top-level ``GRAPH ?g`` variable before an OPTIONAL (SP031
     "Internal error: ssg_print_rvr_fixed_val(): no SPART_VARR_FIXED"), yet returns no rows for two
-    one-variable blocks before a UNION, so only the graph variables are split off (same solutions)."""
+    one-variable blocks before a UNION and refuses them before a transitive path, so neither form
+    suits every query."""
     if isinstance(values, Mapping):
         if len(values) != 1:
             raise ValueError("a column mapping binds exactly one variable; pass rows for several")
@@ -100,13 +102,8 @@ def values_block(values: Rows, graph_variables: frozenset[str] = frozenset()) ->
             raise InvalidRequest(f"not a SPARQL variable name: {name!r}")
     if not names:
         return "VALUES () { }" if not rows else "VALUES () { () }"
-    if len(rows) == 1 and graph_variables.intersection(names):
-        alone = [n for n in names if n in graph_variables]
-        rest = [n for n in names if n not in graph_variables]
-        blocks = [f"VALUES ?{n} {{ {_sparql_value(rows[0].get(n))} }}" for n in alone]
-        if rest:
-            blocks.append(values_block([{n: rows[0].get(n) for n in rest}]))
-        return "\n".join(blocks)
+    if len(rows) == 1 and one_per_variable:
+        return "\n".join(f"VALUES ?{n} {{ {_sparql_value(rows[0].get(n))} }}" for n in names)
     head = " ".join(f"?{n}" for n in names)
     body = "\n  ".join("(" + " ".join(_sparql_value(row.get(n)) for n in names) + ")" for row in rows)
     return f"VALUES ({head}) {{\n  {body}\n}}"
@@ -116,7 +113,7 @@ def bind(query: str, values: Rows | None) -> str:
     """Insert the VALUES block at the query's ``# @values`` marker, or at the start of its WHERE group."""
     if values is None:
         return query
-    block = values_block(values, frozenset(_GRAPH_VAR_RE.findall(query)))
+    block = values_block(values, bool(_ONE_PER_VARIABLE_RE.search(query)))
     if _MARKER_RE.search(query):
         return _MARKER_RE.sub(lambda _m: block, query, count=1)
     at = where_group_start(query)
