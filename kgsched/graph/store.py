@@ -61,13 +61,14 @@ class Store(ABC):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         """Run a user's query and return its results already serialised in ``media_type`` (one of
         RESULTS_MEDIA_TYPES for SELECT/ASK, GRAPH_MEDIA_TYPES for CONSTRUCT/DESCRIBE), for the SPARQL
         endpoint. With ``output`` the bytes are written there as they come (and ``b""`` is returned),
         so the caller can stop a result that grows too big or too slow by raising from ``write``.
         Without graphs the default graph is the union of the named graphs; with only named graphs it
-        is empty (SPARQL 1.1 Protocol). The caller checks the query first (kgsched.graph.guard)."""
+        is empty (SPARQL 1.1 Protocol). Relative IRIs resolve against ``base_iri`` (the endpoint's URL).
+        The caller checks the query first (kgsched.graph.guard)."""
         raise NotImplementedError
 
     def graph(self, graph_iri: URIRef) -> Graph:
@@ -235,7 +236,7 @@ class EmbeddedStore(Store):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         options: dict[str, Any] = {}
         if default_graphs or named_graphs:
             options["default_graph"] = [ox.NamedNode(str(check_iri(g))) for g in default_graphs or ()]
@@ -243,6 +244,8 @@ class EmbeddedStore(Store):
                 options["named_graphs"] = [ox.NamedNode(str(check_iri(g))) for g in named_graphs]
         else:
             options["use_default_graph_as_union"] = True
+        if base_iri:
+            options["base_iri"] = str(check_iri(base_iri))
         try:
             result = self._ox.query(query, **options)
         except SyntaxError as exc:
@@ -424,8 +427,10 @@ class RemoteStore(Store):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         """Pass the query and the Accept header through to the server (SPARQL 1.1 Protocol, form POST)."""
+        if base_iri:
+            query = f"BASE <{check_iri(base_iri)}>\n{query}"  # a BASE in the query itself still wins
         fields: list[tuple[str, str]] = [("query", query)]
         fields += [("default-graph-uri", str(check_iri(g))) for g in default_graphs or ()]
         fields += [("named-graph-uri", str(check_iri(g))) for g in named_graphs or ()]
