@@ -213,7 +213,8 @@ def wants_html() -> bool:
         return False
     offers = ["text/html", *RESULT_OFFERS, *GRAPH_OFFERS]
     best = request.accept_mimetypes.best_match(offers)
-    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["*/*"]
+    named = any(value.lower() == "text/html" for value, _quality in request.accept_mimetypes)
+    return best == "text/html" and named  # "*/*" alone (curl, libraries) keeps getting results
 
 
 @bp.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
