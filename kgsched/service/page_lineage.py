@@ -95,7 +95,7 @@ def lineage_svg(nodes: Mapping[str, LineageNode], link: Callable[[str], str]) ->
         layers.setdefault(node.layer, []).append(node)
     positions: dict[str, tuple[float, float]] = {}
     widest = max(min(len(row), MAX_PER_LAYER) for row in layers.values())
-    width = MARGIN * 2 + widest * NODE_WIDTH + (widest - 1) * GAP_X
+    width = MARGIN * 2 + widest * NODE_WIDTH + (widest - 1) * GAP_X + 100  # room for arrows that bow out
     notes = []
     for layer, row in sorted(layers.items()):
         row.sort(key=lambda n: (n.kind, n.title, n.iri))
@@ -121,8 +121,14 @@ def lineage_svg(nodes: Mapping[str, LineageNode], link: Callable[[str], str]) ->
         for child in node.children:
             if child in positions:
                 cx, cy = positions[child]
-                parts.append(f'<line x1="{x + NODE_WIDTH / 2:.0f}" y1="{y + NODE_HEIGHT:.0f}" '
-                             f'x2="{cx + NODE_WIDTH / 2:.0f}" y2="{cy:.0f}" stroke="#567" stroke-width="1.4" '
+                x1, y1, x2, y2 = x + NODE_WIDTH / 2, y + NODE_HEIGHT, cx + NODE_WIDTH / 2, cy
+                if nodes[child].layer - node.layer > 1:  # skips a layer: bow out so no box hides it
+                    bow = NODE_WIDTH / 2 + 80
+                    path = (f"M {x1:.0f} {y1:.0f} C {x1 + bow:.0f} {y1 + 40:.0f} {x2 + bow:.0f} {y2 - 40:.0f} "
+                            f"{x2:.0f} {y2:.0f}")
+                else:
+                    path = f"M {x1:.0f} {y1:.0f} L {x2:.0f} {y2:.0f}"
+                parts.append(f'<path d="{path}" fill="none" stroke="#567" stroke-width="1.4" '
                              'marker-end="url(#arrow)"/>')
     fills = {"product": "#dff0d8", "dataset": "#fcf3cf", "execution": "#dbe9f6"}
     for node in nodes.values():

@@ -208,7 +208,8 @@ def resource() -> Response:
 <title>{html.escape(short_label(str(iri)))} — kgsched</title>
 <style>{STYLE}
   dl.facts {{ display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }}
-  dl.facts dt {{ font-weight: 600; }} dl.facts dd {{ margin: 0; }}
+  dl.facts dt {{ font-weight: 600; }} dl.facts dd {{ margin: 0; word-break: break-all; }}
+  h1 code, p.iri-full code, table.results td {{ word-break: break-all; }}
   .picture {{ overflow: auto; border: 1px solid #ddd; padding: 0.5rem; background: #fafcfd; }}
   blockquote.sentence {{ border-left: 4px solid #9ab; margin: 0.5rem 0; padding: 0.3rem 0.8rem; }}
 </style>
