@@ -2,7 +2,8 @@
 
 Everything above this module speaks rdflib terms and SPARQL text; only here do pyoxigraph objects
 and HTTP appear. Queries see the union of all named graphs as their default graph (the remote server
-must be configured that way: ``oxigraph serve --union-default-graph``, Fuseki ``tdb2:unionDefaultGraph``).
+must be configured that way: ``oxigraph serve --union-default-graph``, Fuseki ``tdb2:unionDefaultGraph``;
+Virtuoso, GraphDB and QLever do it by default). The remote store is tested on Oxigraph and Virtuoso 7.2.
 Every write is one SPARQL update (or one store transaction), so it either happens whole or not at all.
 """
 
