@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from rdflib import BNode, Graph, Literal, URIRef
 
-from conftest import EXAMPLES
+from conftest import ADMIN, EXAMPLES, example_documents
 from kgsched.cli import main
 from kgsched.dev.virtuoso_server import VirtuosoServer
 from kgsched.errors import StoreError
@@ -138,3 +138,22 @@ def test_the_command_line_on_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_
                                    "--as", "https://example.org/fed/person/alice"])
     assert planned.exit_code == 0, planned.output
     assert "3 step(s) — 0 reuse, 3 recompute, 0 cannot" in planned.output
+
+
+def test_kgsched_serve_over_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_store: RemoteStore) -> None:
+    """``kgsched serve`` as a process, pointed at Virtuoso by its settings alone (environment)."""
+    from kgsched.registry.registration import Registry, load_ontology
+    from service_support import ADMIN_HEADERS, ServeProcess, http
+
+    load_ontology(virtuoso_store)
+    Registry(virtuoso_store).register(example_documents(), ADMIN)
+    env = {f"KGSCHED_{key}": value for key, value in virtuoso_server.settings().items()}
+    env["KGSCHED_ENDPOINT"] = ""
+    with ServeProcess(env=env) as server:
+        status, health = http("GET", f"{server.url}/health")
+        assert status == 200 and health["store"] == "remote", server.output()[-2000:]
+        request = json.loads((EXAMPLES / "requests" / "combined-light-curve.json").read_text())
+        status, planned = http("POST", f"{server.url}/plans", body=request, headers=ADMIN_HEADERS)
+        assert status == 201, planned
+        assert planned["plan"]["summary"] == {"reuse": 0, "recompute": 3, "cannot": 0}
+        assert len(planned["jobs"]) == 3
