@@ -208,3 +208,22 @@ def test_the_example_queries_answer_on_every_store(store: Store) -> None:
         assert counts["stalled"][0]["waiting"]["value"] == "queued"
     finally:
         close_app(app)
+
+
+def test_resource_pages_on_every_store(store: Store) -> None:
+    history = record_history(store)
+    app = create_app({"STORE_INSTANCE": store})
+    try:
+        client = app.test_client()
+        product = client.get("/resource", query_string={"iri": str(history.downstream)}).get_data(as_text=True)
+        assert re.findall(r'class="node (\w+)"', product).count("execution") == 2
+        assert "We thank the contributors" in product and "sha256:" in product
+        replicas = re.search(r'<section id="replicas">(.*?)</section>', product, re.S).group(1)
+        assert str(history.downstream) in linked_iris(replicas)
+        runner = client.get("/resource", query_string={"iri": str(GENEVA)}).get_data(as_text=True)
+        credits = re.search(r'<section id="credits">(.*?)</section>', runner, re.S).group(1)
+        assert "ComputeContribution" in credits
+        assert str(history.waiting_job) in linked_iris(re.search(r'<section id="jobs">(.*?)</section>',
+                                                                 runner, re.S).group(1))
+    finally:
+        close_app(app)
