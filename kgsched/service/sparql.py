@@ -224,7 +224,9 @@ def sparql() -> Response:
     if wants_html():
         query = request.args.get("query")
         target = url_for("page.index", query=query) if query else url_for("page.index")
-        return redirect(target, code=303)  # type: ignore[return-value]
+        moved = redirect(target, code=303)
+        moved.headers["Vary"] = "Accept"
+        return moved  # type: ignore[return-value]
     query, default_graphs, named_graphs = protocol_request()
     check_query(query)
     form = query_form(query)
