@@ -157,3 +157,39 @@ def test_kgsched_serve_over_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_s
         assert status == 201, planned
         assert planned["plan"]["summary"] == {"reuse": 0, "recompute": 3, "cannot": 0}
         assert len(planned["jobs"]) == 3
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("ASK { ?s ?p ?o }", "ASK {\nVALUES"),
+    ("SELECT ?s WHERE { GRAPH ?g { ?s ?p ?o } }", "SELECT ?s WHERE {\nVALUES"),
+    ("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", "CONSTRUCT { ?s ?p ?o } WHERE {\nVALUES"),
+    ("CONSTRUCT { ?s ?p ?o } { ?s ?p ?o }", "CONSTRUCT { ?s ?p ?o } {\nVALUES"),
+    ('PREFIX x: <http://x/> # a { in a comment\nSELECT * { ?s x:where "{" }', 'PREFIX x: <http://x/> # a { in a comment\nSELECT * {\nVALUES'),
+])
+def test_values_without_a_marker_open_the_where_group(query: str, expected: str) -> None:
+    from kgsched.graph.binding import bind
+
+    bound = bind(query, [{"s": URIRef("urn:x:1")}])
+    assert bound.startswith(expected), bound
+    assert bound.rstrip().endswith("}") and "VALUES ?s" not in bound.rsplit("}", 2)[-1]
+
+
+def test_one_block_per_variable_only_where_the_query_asks() -> None:
+    from kgsched.graph.binding import bind
+
+    row = [{"job": URIRef("urn:x:job"), "jobs": URIRef("urn:x:g")}]
+    plain = bind("SELECT * WHERE {\n# @values\nGRAPH ?jobs { ?job ?p ?o } }", row)
+    assert "VALUES (?job ?jobs)" in plain
+    split = bind("#+ values: one block per variable\nSELECT * WHERE {\n# @values\nGRAPH ?jobs { ?job ?p ?o } }", row)
+    assert "VALUES ?job { <urn:x:job> }\nVALUES ?jobs { <urn:x:g> }" in split
+
+
+def test_blank_nodes_are_inserted_through_a_template() -> None:
+    from kgsched.graph.updates import data_update
+
+    graph = URIRef("urn:x:g")
+    plain = data_update(insert={graph: [(URIRef("urn:x:s"), URIRef("urn:x:p"), Literal(1))]})
+    assert plain.startswith("INSERT DATA {")
+    blank = data_update(insert={graph: [(URIRef("urn:x:s"), URIRef("urn:x:p"), BNode("b1"))]},
+                        delete={graph: [(URIRef("urn:x:s"), URIRef("urn:x:p"), Literal(1))]})
+    assert blank.startswith("DELETE DATA {") and blank.endswith("} WHERE { }") and "INSERT {" in blank
