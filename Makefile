@@ -6,7 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
+
+# Debian packages the tests use: Virtuoso 7.2 (the store matrix) and headless Chromium with its
+# driver (the query page's browser test). Installed once, only when missing; without apt-get (not
+# Debian) those tests are skipped with a message saying what to install.
+SYSTEM_PACKAGES := virtuoso-opensource chromium chromium-driver
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +27,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check kgsched tests bench
 
-test: $(STAMP) lint
+system-deps:
+	@if command -v virtuoso-t >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  :; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES); \
+	else \
+	  echo "note: install $(SYSTEM_PACKAGES) for the Virtuoso and browser tests (skipped without them)"; \
+	fi
+
+test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -12,6 +12,7 @@ from rdflib import URIRef
 from kgsched.cli import main
 from kgsched.dev.oxigraph_server import OxigraphServer
 from kgsched.dev.parties import party_registrations
+from kgsched.dev.virtuoso_server import VirtuosoServer, virtuoso_binary
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
 from kgsched.registry.registration import Registry, load_ontology
 
@@ -62,9 +63,27 @@ def remote_store(oxigraph_server: OxigraphServer) -> RemoteStore:
     return RemoteStore.from_url(oxigraph_server.url)
 
 
-@pytest.fixture(params=["embedded", "remote"])
+@pytest.fixture(scope="session")
+def virtuoso_server() -> Iterator[VirtuosoServer]:
+    """One real Virtuoso 7.2 for the whole session (installed by ``make test``); tests share it and
+    ``virtuoso_store`` empties it after each."""
+    if virtuoso_binary() is None:
+        pytest.skip("virtuoso-t is not installed; `make test` installs it (virtuoso-opensource)")
+    with VirtuosoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def virtuoso_store(virtuoso_server: VirtuosoServer) -> Iterator[RemoteStore]:
+    virtuoso_server.clear()
+    yield virtuoso_server.store()
+    virtuoso_server.clear()
+
+
+@pytest.fixture(params=["embedded", "remote", "virtuoso"])
 def store(request: pytest.FixtureRequest) -> Store:
-    """Each test using this runs once on the embedded store and once on a real Oxigraph server."""
+    """Each test using this runs on the embedded store, on a real Oxigraph server and on a real
+    Virtuoso 7.2 server (the store matrix)."""
     return request.getfixturevalue(f"{request.param}_store")
 
 

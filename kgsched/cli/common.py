@@ -29,7 +29,9 @@ class StoreOptions:
 
     def __init__(self, store_dir: str | None, endpoint: str | None) -> None:
         self.store_dir = store_dir
-        self.endpoint = endpoint
+        # a server's own query URL (KGSCHED_QUERY_ENDPOINT, with its update/store URLs and credentials
+        # in the other KGSCHED_* settings: kgsched.graph.store.REMOTE_SETTINGS) also picks the remote store
+        self.endpoint = endpoint or os.environ.get("KGSCHED_QUERY_ENDPOINT") or None
 
     def store_path(self) -> Path:
         """The embedded store's directory this command would open (when no endpoint is given)."""

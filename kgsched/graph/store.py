@@ -2,19 +2,22 @@
 
 Everything above this module speaks rdflib terms and SPARQL text; only here do pyoxigraph objects
 and HTTP appear. Queries see the union of all named graphs as their default graph (the remote server
-must be configured that way: ``oxigraph serve --union-default-graph``, Fuseki ``tdb2:unionDefaultGraph``).
+must be configured that way: ``oxigraph serve --union-default-graph``, Fuseki ``tdb2:unionDefaultGraph``;
+Virtuoso, GraphDB and QLever do it by default). The remote store is tested on Oxigraph and Virtuoso 7.2.
 Every write is one SPARQL update (or one store transaction), so it either happens whole or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import urllib.response
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -58,13 +61,14 @@ class Store(ABC):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         """Run a user's query and return its results already serialised in ``media_type`` (one of
         RESULTS_MEDIA_TYPES for SELECT/ASK, GRAPH_MEDIA_TYPES for CONSTRUCT/DESCRIBE), for the SPARQL
         endpoint. With ``output`` the bytes are written there as they come (and ``b""`` is returned),
         so the caller can stop a result that grows too big or too slow by raising from ``write``.
         Without graphs the default graph is the union of the named graphs; with only named graphs it
-        is empty (SPARQL 1.1 Protocol). The caller checks the query first (kgsched.graph.guard)."""
+        is empty (SPARQL 1.1 Protocol). Relative IRIs resolve against ``base_iri`` (the endpoint's URL).
+        The caller checks the query first (kgsched.graph.guard)."""
         raise NotImplementedError
 
     def graph(self, graph_iri: URIRef) -> Graph:
@@ -232,7 +236,7 @@ class EmbeddedStore(Store):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         options: dict[str, Any] = {}
         if default_graphs or named_graphs:
             options["default_graph"] = [ox.NamedNode(str(check_iri(g))) for g in default_graphs or ()]
@@ -240,6 +244,8 @@ class EmbeddedStore(Store):
                 options["named_graphs"] = [ox.NamedNode(str(check_iri(g))) for g in named_graphs]
         else:
             options["use_default_graph_as_union"] = True
+        if base_iri:
+            options["base_iri"] = str(check_iri(base_iri))
         try:
             result = self._ox.query(query, **options)
         except SyntaxError as exc:
@@ -283,21 +289,36 @@ class EmbeddedStore(Store):
 # Remote store
 # ---------------------------------------------------------------------------------------------------
 
-def _close_responses(exc: BaseException | None) -> None:
-    """Close the HTTP responses an error chain holds: SPARQLWrapper re-raises urllib's HTTPError
-    with its response unread and open, and the socket would otherwise stay open until the error
-    is garbage-collected (a ResourceWarning wherever that happens to be)."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, urllib.error.HTTPError):
-            exc.close()
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
+#: Environment variables (and service configuration keys without the prefix) for a remote store.
+REMOTE_SETTINGS = {
+    "QUERY_ENDPOINT": "KGSCHED_QUERY_ENDPOINT",
+    "UPDATE_ENDPOINT": "KGSCHED_UPDATE_ENDPOINT",
+    "STORE_ENDPOINT": "KGSCHED_STORE_ENDPOINT",
+    "ENDPOINT_USER": "KGSCHED_ENDPOINT_USER",
+    "ENDPOINT_PASSWORD": "KGSCHED_ENDPOINT_PASSWORD",
+    "ENDPOINT_AUTH": "KGSCHED_ENDPOINT_AUTH",
+}
+
+_CONSTRUCT_ACCEPT = "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=0.5"
+_RDF_PARSERS = {"application/n-triples": "nt", "text/plain": "nt", "text/turtle": "turtle",
+                "application/x-turtle": "turtle", "text/rdf+n3": "turtle", "application/rdf+xml": "xml"}
 
 
 class RemoteStore(Store):
-    """A SPARQL 1.1 server: query and update endpoints through SPARQLWrapper, loads through its
-    Graph Store Protocol endpoint (so a server holding its directory lock can still be loaded)."""
+    """A SPARQL 1.1 server, spoken to in the forms every server accepts.
+
+    * Three URLs: the query endpoint, the update endpoint and the Graph Store Protocol endpoint (for
+      bulk loads, so a server holding its directory lock can still be loaded). ``from_url`` derives
+      them from one base URL in Oxigraph's layout (``/query``, ``/update``, ``/store``); Virtuoso,
+      Fuseki, GraphDB and QLever name them differently, so each can be given (see the README).
+    * Queries and updates are form POSTs (``application/x-www-form-urlencoded``): Virtuoso 7.2 never
+      answers a direct ``application/sparql-query`` POST, and every server takes the form.
+    * Credentials (HTTP basic or digest) come from the configuration, never from the graph; basic is
+      sent with the first request, digest answers the server's challenge.
+    * What the text itself must avoid to stay portable is handled where the text is made: bound
+      values go inside the WHERE group (kgsched.graph.binding) and blank nodes are written through
+      ``INSERT {…} WHERE {}`` rather than ``INSERT DATA`` (kgsched.graph.updates).
+    """
 
     def __init__(
         self,
@@ -306,6 +327,9 @@ class RemoteStore(Store):
         store_endpoint: str | None = None,
         *,
         timeout: float = 60.0,
+        user: str | None = None,
+        password: str | None = None,
+        auth: str = "basic",
     ) -> None:
         super().__init__()
         base = query_endpoint.rsplit("/", 1)[0]
@@ -313,54 +337,88 @@ class RemoteStore(Store):
         self.update_endpoint = update_endpoint or f"{base}/update"
         self.store_endpoint = store_endpoint or f"{base}/store"
         self.timeout = timeout
+        self.user = user
+        self._opener = _opener([self.query_endpoint, self.update_endpoint, self.store_endpoint],
+                               user, password, auth)
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 60.0) -> RemoteStore:
+    def from_url(cls, url: str, timeout: float = 60.0, **options: Any) -> RemoteStore:
         """Accept either the server root (Oxigraph: /query, /update, /store) or its query endpoint."""
         url = url.rstrip("/")
         if url.endswith(("/query", "/sparql")):
-            return cls(url, timeout=timeout)
-        return cls(f"{url}/query", timeout=timeout)
+            return cls(url, timeout=timeout, **options)
+        return cls(f"{url}/query", timeout=timeout, **options)
 
-    def _wrapper(self, endpoint: str):
-        from SPARQLWrapper import SPARQLWrapper
+    @classmethod
+    def from_settings(cls, endpoint: str | None, settings: Mapping[str, Any], timeout: float = 60.0) -> RemoteStore:
+        """The store a configuration describes: ENDPOINT (a base URL) and/or QUERY_ENDPOINT,
+        UPDATE_ENDPOINT, STORE_ENDPOINT, ENDPOINT_USER, ENDPOINT_PASSWORD, ENDPOINT_AUTH."""
+        auth = str(settings.get("ENDPOINT_AUTH") or "basic").lower()
+        if auth not in ("basic", "digest"):
+            raise StoreError(f"ENDPOINT_AUTH must be 'basic' or 'digest', not {auth!r}")
+        options = {"user": settings.get("ENDPOINT_USER") or None,
+                   "password": settings.get("ENDPOINT_PASSWORD") or None, "auth": auth}
+        query = settings.get("QUERY_ENDPOINT")
+        if query:
+            return cls(str(query), settings.get("UPDATE_ENDPOINT") or None, settings.get("STORE_ENDPOINT") or None,
+                       timeout=timeout, **options)
+        if not endpoint:
+            raise StoreError("a remote store needs ENDPOINT or QUERY_ENDPOINT")
+        store = cls.from_url(endpoint, timeout=timeout, **options)
+        store.update_endpoint = settings.get("UPDATE_ENDPOINT") or store.update_endpoint
+        store.store_endpoint = settings.get("STORE_ENDPOINT") or store.store_endpoint
+        return store
 
-        wrapper = SPARQLWrapper(endpoint)
-        wrapper.setTimeout(int(self.timeout))
-        wrapper.setMethod("POST")
-        wrapper.setRequestMethod("postdirectly")
-        return wrapper
+    # -- HTTP --------------------------------------------------------------------------------------
+    def _post(self, url: str, fields: Sequence[tuple[str, str]], accept: str | None) -> urllib.response.addinfourl:
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        if accept:
+            headers["Accept"] = accept
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode("utf-8"), method="POST",
+                                         headers=headers)
+        return self._open(request, "SPARQL syntax error" if accept else "SPARQL update syntax error")
 
-    def _run(self, query: str, return_format: str):
-        from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
-
-        wrapper = self._wrapper(self.query_endpoint)
-        wrapper.setQuery(query)
-        wrapper.setReturnFormat(return_format)
+    def _open(self, request: urllib.request.Request, syntax_message: str) -> urllib.response.addinfourl:
         try:
-            return wrapper.query()
-        except QueryBadFormed as exc:
-            raise SyntaxProblem(f"SPARQL syntax error: {exc}") from exc
-        except (SPARQLWrapperException, urllib.error.URLError, OSError) as exc:
-            _close_responses(exc)
-            raise StoreError(f"remote store failed: {exc}") from exc
+            return self._opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                body = exc.read()[:2000].decode("utf-8", "replace")
+            if exc.code == 400:
+                raise SyntaxProblem(f"{syntax_message}: {body}") from None
+            raise StoreError(f"remote store answered {exc.code}: {body}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise StoreError(f"remote store failed: {exc}") from None
 
+    def _results(self, query: str) -> dict[str, Any]:
+        with self._post(self.query_endpoint, [("query", query)], "application/sparql-results+json") as response:
+            body = response.read()
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise StoreError(f"remote store sent no SPARQL JSON results: {body[:200]!r}") from exc
+
+    # -- reading -----------------------------------------------------------------------------------
     def select(self, query: str, values: Rows | None = None) -> list[Solution]:
-        result = self._run(bind(query, values), "json").convert()
+        result = self._results(bind(query, values))
         if "results" not in result:
             raise SyntaxProblem("expected a SELECT query")
         return [{k: _json_term(v) for k, v in b.items()} for b in result["results"]["bindings"]]
 
     def ask(self, query: str, values: Rows | None = None) -> bool:
-        result = self._run(bind(query, values), "json").convert()
+        result = self._results(bind(query, values))
         if "boolean" not in result:
             raise SyntaxProblem("expected an ASK query")
         return bool(result["boolean"])
 
     def construct(self, query: str, values: Rows | None = None) -> Graph:
-        response = self._run(bind(query, values), "n3")
+        with self._post(self.query_endpoint, [("query", bind(query, values))], _CONSTRUCT_ACCEPT) as response:
+            media_type = response.headers.get_content_type()
+            body = response.read()
+        if media_type.startswith("application/sparql-results"):
+            raise SyntaxProblem("expected a CONSTRUCT or DESCRIBE query")
         graph = Graph()
-        graph.parse(data=response.response.read(), format="turtle")
+        graph.parse(data=body, format=_RDF_PARSERS.get(media_type, "turtle"))
         return graph
 
     def quad_count(self) -> int:
@@ -369,57 +427,59 @@ class RemoteStore(Store):
 
     def query_serialized(self, query: str, media_type: str, default_graphs: Sequence[str] | None = None,
                          named_graphs: Sequence[str] | None = None, output: BinaryIO | None = None,
-                         ) -> tuple[bytes, str]:
+                         base_iri: str | None = None) -> tuple[bytes, str]:
         """Pass the query and the Accept header through to the server (SPARQL 1.1 Protocol, form POST)."""
+        if base_iri:
+            query = f"BASE <{check_iri(base_iri)}>\n{query}"  # a BASE in the query itself still wins
         fields: list[tuple[str, str]] = [("query", query)]
         fields += [("default-graph-uri", str(check_iri(g))) for g in default_graphs or ()]
         fields += [("named-graph-uri", str(check_iri(g))) for g in named_graphs or ()]
         if named_graphs and not default_graphs:
             # an empty default graph, as the protocol says; Oxigraph would otherwise use its union
             fields.append(("default-graph-uri", "urn:kgsched:empty-default-graph"))
-        request = urllib.request.Request(
-            self.query_endpoint, data=urllib.parse.urlencode(fields).encode(), method="POST",
-            headers={"Accept": media_type, "Content-Type": "application/x-www-form-urlencoded"})
+        if media_type == "text/tab-separated-values":
+            # Virtuoso writes TSV with quoted headers and IRIs as strings: ask for JSON, write TSV here
+            with self._post(self.query_endpoint, fields, "application/sparql-results+json") as response:
+                results = ox.parse_query_results(response.read(), format=ox.QueryResultsFormat.JSON)
+            data = results.serialize(output, format=ox.QueryResultsFormat.TSV)
+            return (data or b""), media_type
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._post(self.query_endpoint, fields, media_type) as response:
                 served = response.headers.get_content_type() or media_type
                 if output is None:
                     return response.read(), served
                 while chunk := response.read(65536):
                     output.write(chunk)
                 return b"", served
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:2000].decode("utf-8", "replace")
-            if exc.code == 400:
-                raise SyntaxProblem(f"SPARQL syntax error: {body}") from exc
-            raise StoreError(f"remote store answered {exc.code}: {body}") from exc
-        except (urllib.error.URLError, OSError) as exc:
+        except OSError as exc:
             raise StoreError(f"remote store failed: {exc}") from exc
 
+    # -- writing -----------------------------------------------------------------------------------
     def update(self, update: str) -> None:
-        from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
-
-        wrapper = self._wrapper(self.update_endpoint)
-        wrapper.setQuery(update)
-        try:
-            wrapper.query()
-        except QueryBadFormed as exc:
-            raise SyntaxProblem(f"SPARQL update syntax error: {exc}") from exc
-        except (SPARQLWrapperException, urllib.error.URLError, OSError) as exc:
-            raise StoreError(f"remote store failed: {exc}") from exc
+        with self._post(self.update_endpoint, [("update", update)], None) as response:
+            response.read()
 
     def bulk_load(self, data: bytes | str, graph_iri: URIRef, fmt: str = "text/turtle") -> None:
         check_iri(graph_iri)
         payload = data.encode() if isinstance(data, str) else data
         url = f"{self.store_endpoint}?{urllib.parse.urlencode({'graph': str(graph_iri)})}"
         request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": fmt})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            raise StoreError(f"remote load failed: {exc.code} {exc.read()[:500]!r}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise StoreError(f"remote store failed: {exc}") from exc
+        with self._open(request, "remote load failed") as response:
+            response.read()
+
+
+def _opener(urls: Sequence[str], user: str | None, password: str | None, auth: str) -> urllib.request.OpenerDirector:
+    """An opener that sends the configured credentials to these URLs only (basic up front, digest on
+    challenge), and follows no credentials anywhere else."""
+    if not user:
+        return urllib.request.build_opener()
+    if auth == "digest":
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, list(urls), user, password or "")
+        return urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(manager))
+    prior = urllib.request.HTTPPasswordMgrWithPriorAuth()
+    prior.add_password(None, list(urls), user, password or "", is_authenticated=True)
+    return urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(prior))
 
 
 def _json_term(binding: dict[str, str]) -> Node:
@@ -434,11 +494,20 @@ def _json_term(binding: dict[str, str]) -> Node:
     return Literal(binding["value"], datatype=URIRef(datatype) if datatype and datatype != _XSD_STRING else None)
 
 
+def remote_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The remote store's URLs and credentials: the configuration's keys, else the environment's."""
+    config = config or {}
+    return {key: config.get(key) or os.environ.get(env) for key, env in REMOTE_SETTINGS.items()}
+
+
 def open_store(
-    store_dir: str | None = None, endpoint: str | None = None, *, read_only: bool = False
+    store_dir: str | None = None, endpoint: str | None = None, *, read_only: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> Store:
-    """The store the user asked for: --endpoint / KGSCHED_ENDPOINT wins, else --store / KGSCHED_STORE."""
+    """The store the user asked for: --endpoint / KGSCHED_ENDPOINT (or a QUERY_ENDPOINT) wins, else
+    --store / KGSCHED_STORE. ``settings`` holds the REMOTE_SETTINGS keys (else the environment's)."""
     endpoint = endpoint or os.environ.get("KGSCHED_ENDPOINT")
-    if endpoint:
-        return RemoteStore.from_url(endpoint)
+    remote = remote_settings(settings)
+    if endpoint or remote["QUERY_ENDPOINT"]:
+        return RemoteStore.from_settings(endpoint, remote)
     return EmbeddedStore(store_dir or os.environ.get("KGSCHED_STORE") or DEFAULT_STORE_DIR, read_only=read_only)

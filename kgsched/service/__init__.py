@@ -1,7 +1,7 @@
 """kgsched's HTTP service: a Flask application factory and one blueprint per concern.
 
 ``create_app(test_config=None)`` reads the configuration (kgsched.service.config), opens the store
-once, and registers the blueprints: sparql (the SPARQL endpoint and query page), registrations,
+once, and registers the blueprints: sparql (the SPARQL endpoint), page (the query and resource pages), registrations,
 plans, jobs, credits, identity (tokens) and meta (health, OpenAPI). Every error is answered as JSON
 ``{"error": …, "detail": …}``. Serve it with ``kgsched serve`` (waitress, threads).
 """
@@ -24,9 +24,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     init_state(app)
     register_error_handlers(app)
-    from kgsched.service import credits, identity, jobs, meta, plans, registrations, sparql
+    from kgsched.service import credits, identity, jobs, meta, page, plans, registrations, sparql
 
-    for module in (sparql, registrations, plans, jobs, credits, identity, meta):
+    for module in (sparql, page, registrations, plans, jobs, credits, identity, meta):
         app.register_blueprint(module.bp)
     return app
 

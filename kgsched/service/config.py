@@ -4,7 +4,11 @@ then what the caller passes (the CLI's options, or a test's config) — later wi
 | key | default | meaning |
 | --- | --- | --- |
 | STORE | ./kgsched-data | directory of the embedded store (env KGSCHED_STORE) |
-| ENDPOINT | None | a SPARQL 1.1 server instead (env KGSCHED_ENDPOINT) |
+| ENDPOINT | None | a SPARQL 1.1 server instead (env KGSCHED_ENDPOINT): its base URL (Oxigraph layout) |
+| QUERY_ENDPOINT, UPDATE_ENDPOINT | None | the server's query and update URLs (else /query, /update) |
+| STORE_ENDPOINT | None | its Graph Store Protocol URL (else /store) |
+| ENDPOINT_USER, ENDPOINT_PASSWORD | None | credentials for the server; never written to the graph |
+| ENDPOINT_AUTH | basic | basic or digest |
 | ADMIN_TOKEN / ADMIN_TOKEN_SHA256 | None | the administrator's bearer token, or just its SHA-256 |
 | ADMIN_AGENT | urn:kgsched:agent:local-admin | the agent the admin token acts as |
 | LEASE_SECONDS | 60 | lease a claim gets, renewed by each heartbeat |
@@ -33,6 +37,12 @@ from kgsched.graph.store import DEFAULT_STORE_DIR
 DEFAULTS: dict[str, Any] = {
     "STORE": DEFAULT_STORE_DIR,
     "ENDPOINT": None,
+    "QUERY_ENDPOINT": None,
+    "UPDATE_ENDPOINT": None,
+    "STORE_ENDPOINT": None,
+    "ENDPOINT_USER": None,
+    "ENDPOINT_PASSWORD": None,
+    "ENDPOINT_AUTH": "basic",
     "STORE_INSTANCE": None,  # a ready Store (tests, embedding); the app then never closes it
     "ADMIN_TOKEN": None,
     "ADMIN_TOKEN_SHA256": None,

@@ -37,11 +37,23 @@ def document(version: str) -> dict[str, Any]:
                 "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}}}}},
         },
         "paths": {
-            "/": {"get": {"summary": "HTML query page", "responses": {"200": {"description": "the page"}}}},
+            "/": {"get": {"summary": "HTML query page (YASGUI; ?query= runs a query and renders its table, "
+                                     "also without JavaScript)",
+                          "responses": {"200": {"description": "the page"}, "400": {"description": "the page, "
+                                                                                    "with the query's error"}}}},
+            "/resource": {"get": {"summary": "HTML page of ?iri=IRI: a product's lineage picture, checksum, "
+                                             "replicas and acknowledgement; a runner's jobs and credits; else its "
+                                             "triples",
+                                  "responses": {"200": {"description": "the page"}, "400": ERROR}}},
+            "/static/yasgui/{name}": {"get": {"summary": "the vendored YASGUI build (MIT) the page uses",
+                                              "parameters": [{"name": "name", "in": "path", "required": True,
+                                                              "schema": {"type": "string"}}],
+                                              "responses": {"200": {"description": "the file"}, "404": ERROR}}},
             "/sparql": {
                 "get": {"summary": "SPARQL 1.1 query (Protocol): ?query=, default-graph-uri, named-graph-uri; "
                                    "results negotiated (SPARQL JSON/XML/CSV/TSV; Turtle, N-Triples, JSON-LD, "
-                                   "RDF/XML); updates 403; time and size limits",
+                                   "RDF/XML); updates 403; time and size limits; CORS (any origin); a browser "
+                                   "asking for HTML is sent to /?query=",
                         "responses": {"200": {"description": "results"}, "400": ERROR, "403": ERROR, "406": ERROR,
                                       "503": ERROR}},
                 "post": {"summary": "the same, as application/sparql-query or a form body (else 415)",

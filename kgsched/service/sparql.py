@@ -1,11 +1,16 @@
-"""``/sparql``: a read-only SPARQL 1.1 Protocol endpoint over the whole graph, and the query page at ``/``.
+"""``/sparql``: a read-only SPARQL 1.1 Protocol endpoint over the whole graph (the query page at ``/``
+is kgsched.service.page).
 
 Protocol: the query comes as ``?query=`` (GET), in a form body (POST
 ``application/x-www-form-urlencoded``) or as the body itself (POST ``application/sparql-query``);
 any other body type is 415, a query both in the URL and in the body 400, an update 403.
 ``default-graph-uri`` / ``named-graph-uri`` choose the dataset. Results are negotiated from the
 Accept header: SPARQL JSON, XML, CSV or TSV for SELECT/ASK; Turtle, N-Triples, JSON-LD or RDF/XML
-for CONSTRUCT/DESCRIBE.
+for CONSTRUCT/DESCRIBE. ``HEAD`` answers like ``GET`` without the body; every answer carries
+``Access-Control-Allow-Origin: *`` and a CORS preflight (``OPTIONS``) is answered, so browser-based
+SPARQL tools on other sites can query it (read-only, no credentials); a browser asking for HTML
+(``GET /sparql?query=…`` from the address bar) is sent to the query page with that query; relative
+IRIs in a query resolve against the endpoint's own URL (its base IRI).
 
 Every query passes kgsched.graph.guard first (a query nested thousands deep kills the process that
 embeds pyoxigraph), then runs in a worker thread with a time and a size limit:
@@ -26,14 +31,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from kgsched.errors import InvalidRequest, KgschedError
 from kgsched.graph.binding import check_iri
 from kgsched.graph.guard import check_query
 from kgsched.service.errors import Busy, Forbidden, QueryTimeout, ResultTooLarge, UnsupportedMediaType
 from kgsched.service.negotiation import negotiate
-from kgsched.service.page import QUERY_PAGE
 from kgsched.service.state import current
 
 bp = Blueprint("sparql", __name__)
@@ -81,7 +85,7 @@ def protocol_request() -> tuple[str, list[str], list[str]]:
     if "update" in args:
         raise Forbidden("this endpoint is read-only: updates are refused")
     graphs_default, graphs_named = args.getlist("default-graph-uri"), args.getlist("named-graph-uri")
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         queries = args.getlist("query")
     else:
         media_type = (request.mimetype or "").lower()
@@ -95,6 +99,9 @@ def protocol_request() -> tuple[str, list[str], list[str]]:
             graphs_default += form.getlist("default-graph-uri")
             graphs_named += form.getlist("named-graph-uri")
         elif media_type == "application/sparql-query":
+            charset = (request.mimetype_params.get("charset") or "utf-8").lower()
+            if charset not in ("utf-8", "utf8"):
+                raise InvalidRequest(f"the query body must be UTF-8, not {charset}")
             if "query" in args:
                 raise InvalidRequest("the query is both in the URL and in the body; send it once")
             try:
@@ -184,8 +191,42 @@ def run_limited(work: Callable[[_LimitedBuffer], tuple[bytes, str]], timeout: fl
     return b"".join(buffer.parts), media_type
 
 
-@bp.route("/sparql", methods=["GET", "POST"])
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Content-Type",
+    "Access-Control-Expose-Headers": "Content-Type, Content-Length",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@bp.after_request
+def cors(response: Response) -> Response:
+    """The endpoint is public and read-only: any site may query it (no credentials are involved)."""
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def wants_html() -> bool:
+    """A browser's address bar: HTML preferred over every result format."""
+    if request.method != "GET" or not request.headers.get("Accept"):
+        return False
+    offers = ["text/html", *RESULT_OFFERS, *GRAPH_OFFERS]
+    best = request.accept_mimetypes.best_match(offers)
+    named = any(value.lower() == "text/html" for value, _quality in request.accept_mimetypes)
+    return best == "text/html" and named  # "*/*" alone (curl, libraries) keeps getting results
+
+
+@bp.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 def sparql() -> Response:
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    if wants_html():
+        query = request.args.get("query")
+        target = url_for("page.index", query=query) if query else url_for("page.index")
+        moved = redirect(target, code=303)
+        moved.headers["Vary"] = "Accept"
+        return moved  # type: ignore[return-value]
     query, default_graphs, named_graphs = protocol_request()
     check_query(query)
     form = query_form(query)
@@ -195,17 +236,13 @@ def sparql() -> Response:
     media_type = offers[negotiate(list(offers))]
     store = current().store
     config = current_app.config
+    base_iri = request.base_url
 
     def work(buffer: _LimitedBuffer) -> tuple[bytes, str]:
-        return store.query_serialized(query, media_type, default_graphs, named_graphs, output=buffer)
+        return store.query_serialized(query, media_type, default_graphs, named_graphs, output=buffer,
+                                      base_iri=base_iri)
 
     body, served = run_limited(work, float(config["QUERY_TIMEOUT_SECONDS"]), int(config["MAX_RESULT_BYTES"]))
     response = Response(body, status=200, mimetype=served)
     response.headers["Vary"] = "Accept"
     return response
-
-
-@bp.get("/")
-def index() -> Response:
-    """A small page for people: type a query, see the rows."""
-    return Response(QUERY_PAGE, mimetype="text/html")

@@ -51,7 +51,7 @@ def init_state(app: Flask) -> ServiceState:
     store = config.get("STORE_INSTANCE")
     owns = store is None
     if store is None:
-        store = open_store(config.get("STORE"), config.get("ENDPOINT"))
+        store = open_store(config.get("STORE"), config.get("ENDPOINT"), settings=config)
     if config.get("LOAD_ONTOLOGY"):
         ensure_ontology(store)
     admin_hash = config.get("ADMIN_TOKEN_SHA256")
