@@ -5,12 +5,14 @@ from __future__ import annotations
 from rdflib import Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, ORG, OWL, PROV, RDF, RDFS, SH, XSD
 
-KS = Namespace("https://w3id.org/kgsched#")
-KSS = Namespace("https://w3id.org/kgsched/shapes#")
+from kgsched.vocabulary import KS_IRI, KSG_IRI, KSID_IRI, KSS_IRI
+
+KS = Namespace(KS_IRI)
+KSS = Namespace(KSS_IRI)
 #: Base for IRIs kgsched mints itself (expressions, products, executions, plans, jobs).
-KSID = Namespace("https://w3id.org/kgsched/id/")
+KSID = Namespace(KSID_IRI)
 #: Base for the named graphs the store is partitioned into.
-KSG = Namespace("https://w3id.org/kgsched/graph/")
+KSG = Namespace(KSG_IRI)
 
 ONTOLOGY_GRAPH = URIRef(KSG["ontology"])
 PROVENANCE_GRAPH = URIRef(KSG["provenance"])

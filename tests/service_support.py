@@ -22,6 +22,7 @@ from rdflib import URIRef
 
 from conftest import ADMIN, ROOT, example_documents, register_examples
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.processes import stop_process
 from kgsched.graph.store import EmbeddedStore, Store
 from kgsched.registry.registration import load_ontology
 
@@ -121,13 +122,7 @@ class ServeProcess:
         return self.log.read().decode("utf-8", "replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
         if not self.log.closed:
             self.log.close()
 

@@ -23,9 +23,9 @@ from kgsched.graph.store import EmbeddedStore
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.jobs.states import LeaseLost, NotYourJob
 from kgsched.namespaces import JOBS_GRAPH, KS
+from kgsched.product_urls import is_under, refusal
 from kgsched.runner.executor import COMMAND_LINE, PYTHON_CALLABLE, Executor, TemplateError, command_argv
 from kgsched.runner.policy import PolicyFileError, PolicyRefusal, RunnerPolicy
-from kgsched.runner.sources import is_under, refusal
 from kgsched.runner.storage import ProductServer, ProductStore, sha256_file
 from kgsched.service import close_app, create_app
 from service_support import (
@@ -170,7 +170,7 @@ def test_policy_file_options_and_the_default_trusted_verifiers(tmp_path: Path) -
 
 def test_the_policy_module_imports_nothing_heavy() -> None:
     code = ("import sys, kgsched.runner.policy, kgsched.runner.agent, kgsched.runner.executor, "
-            "kgsched.runner.sources\n"
+            "kgsched.product_urls\n"
             "heavy = {'numpy', 'networkx', 'pyshacl', 'pyoxigraph', 'flask', 'rdflib'} & set(sys.modules)\n"
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -24,8 +24,9 @@ from rdflib import URIRef
 
 from kgsched.dev.demo_services import services_and_notebooks
 from kgsched.dev.federation import DEMO_RUNNERS, EXAMPLES, FED, Federation, ServiceError, new_workdir
+from kgsched.dev.notebooks import short as short_name
 from kgsched.errors import KgschedError
-from kgsched.namespaces import KS, KSID
+from kgsched.namespaces import KS
 from kgsched.runner.agent import ServiceClient
 
 ALICE = FED + "person/alice"
@@ -36,12 +37,11 @@ def heading(text: str) -> None:
 
 
 def short(iri: str | None) -> str:
+    """The notebooks' short name of an IRI, cut to fit the demo's columns ("-" for none)."""
     if not iri:
         return "-"
-    for prefix in (FED, str(KS), str(KSID)):
-        if iri.startswith(prefix):
-            iri = iri[len(prefix):]
-    return iri[:40] + "…" if len(iri) > 41 else iri
+    name = short_name(iri)
+    return name[:40] + "…" if len(name) > 41 else name
 
 
 def show_plan(plan: dict[str, Any]) -> None:
@@ -144,12 +144,12 @@ def show_rejection(federation: Federation) -> None:
     click.echo(f"store unchanged: {before} quads before, {after} after")
 
 
-FORGED = b"""@prefix ks: <https://w3id.org/kgsched#> .
+FORGED = f"""@prefix ks: <{KS}> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
 <https://example.org/fed/workflow/shell> a ks:Workflow ; rdfs:label "anything" ; ks:version "1" ;
     ks:implementationKind ks:PythonCallable ; ks:implementation "os:system" ;
     ks:author <https://example.org/fed/person/bob> ; ks:verifiedBy <https://example.org/fed/person/carol> .
-"""
+""".encode()
 
 
 def show_authority(federation: Federation) -> None:

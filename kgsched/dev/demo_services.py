@@ -27,9 +27,10 @@ from kgsched.dev.services import (
     start_service_runner,
     with_endpoint,
 )
+from kgsched.vocabulary import KS_IRI
 
 SERVICE_NAME = EXAMPLE_SERVICE_RUNNER.rsplit("/", 1)[-1]
-KS = "https://w3id.org/kgsched#"
+KS = KS_IRI
 PNG_MAGIC = b"\x89PNG"
 
 

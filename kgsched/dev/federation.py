@@ -25,6 +25,7 @@ from rdflib import URIRef
 
 from kgsched.dev.oxigraph_server import free_port
 from kgsched.dev.parties import party_registrations
+from kgsched.dev.processes import stop_process
 from kgsched.graph import queries
 from kgsched.graph.binding import bind
 from kgsched.resources import examples_dir
@@ -103,25 +104,12 @@ class Federation:
         return bool(rows)
 
     def stop_runner(self, name: str, sig: int = signal.SIGTERM) -> None:
-        process = self.runners.pop(name)
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(self.runners.pop(name), timeout=20, sig=sig)
 
     def stop(self) -> None:
         for name in list(self.runners):
             self.stop_runner(name)
-        if self.service is not None and self.service.poll() is None:
-            self.service.send_signal(signal.SIGTERM)
-            try:
-                self.service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.service.kill()
-                self.service.wait()
+        stop_process(self.service, timeout=20)
         for log in getattr(self, "_logs", []):
             log.close()
 

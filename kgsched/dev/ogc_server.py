@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.processes import stop_process
 
 
 def config_text(directory: Path, port: int, processes: dict[str, str]) -> str:
@@ -99,13 +100,7 @@ class OgcProcessesServer:
         raise RuntimeError(f"pygeoapi did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         self.process = None
         if getattr(self, "_log", None) is not None:
             self._log.close()

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from kgsched.dev.processes import stop_process
 from kgsched.errors import StoreError
 
 
@@ -70,13 +71,7 @@ class OxigraphServer:
         raise StoreError("oxigraph server did not become ready in 20 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.dev.processes import stop_process
 from kgsched.errors import StoreError
 from kgsched.graph.store import RemoteStore
 
@@ -142,13 +143,7 @@ class VirtuosoServer:
                 store.update(f"DROP SILENT GRAPH <{graph}>")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=20)
         self.process = None
         if self._tmp is not None:
             self._tmp.cleanup()

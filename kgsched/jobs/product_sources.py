@@ -1,6 +1,6 @@
 """Product locations the graph knows: what a claim lists as sources, and where a runner may say it put a product.
 
-A runner fetches products only from under the base URLs its claim lists (kgsched.runner.sources);
+A runner fetches products only from under the base URLs its claim lists (kgsched.product_urls);
 those are read here from ``queries/product-sources.rq``: the ``ks:baseUrl`` of every registered
 ``ks:Storage`` and the ``ks:productEndpoint`` of every registered runner. When a runner reports a
 product, its ``location`` must lie under one of *its own* sources — its endpoint, or the base URL of
@@ -24,8 +24,8 @@ from rdflib import URIRef
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.store import Store
+from kgsched.product_urls import refusal
 from kgsched.provenance.recording import ResultReport
-from kgsched.runner.sources import refusal
 
 _RELATIVE = re.compile(r"^[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
 

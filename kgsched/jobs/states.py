@@ -282,16 +282,24 @@ def decide_report(job: JobRecord, mine: URIRef, digest: str, outcome: URIRef, no
                    "queued")
 
 
-def decide_heartbeat(job: JobRecord, mine: URIRef, now: dt.datetime, margin: float) -> Verdict:
-    """Extend the lease only while it has more than ``margin`` seconds to run, so an extension can
-    never land after another runner saw the lease expire (unless a write takes longer than ``margin``)."""
-    claim = job.claim(mine)
+def _not_holding(job: JobRecord, claim: ClaimRecord | None) -> Verdict | None:
+    """Why a claim no longer holds the job for a heartbeat or a hand-back (None: it still might)."""
     if claim is None:
         return Verdict(Action.REFUSE, "no such claim on the job")
     if job.stored_state in ("done", "failed"):
         return Verdict(Action.REFUSE, f"the job is {job.stored_state}")
     if claim.released or claim.outcomes:
         return Verdict(Action.REFUSE, "this claim already reported its result")
+    return None
+
+
+def decide_heartbeat(job: JobRecord, mine: URIRef, now: dt.datetime, margin: float) -> Verdict:
+    """Extend the lease only while it has more than ``margin`` seconds to run, so an extension can
+    never land after another runner saw the lease expire (unless a write takes longer than ``margin``)."""
+    claim = job.claim(mine)
+    refused = _not_holding(job, claim)
+    if refused is not None:
+        return refused
     if now >= claim.lease_until - dt.timedelta(seconds=margin):
         return Verdict(Action.REFUSE, f"the lease ran out (or has under {margin:g} s left) at "
                                  f"{claim.lease_until.isoformat()}; stop and claim again")
@@ -303,12 +311,9 @@ def decide_refusal(job: JobRecord, mine: URIRef, now: dt.datetime) -> Verdict:
     claim is live and reported nothing. No attempt is spent; the job is queued again for the other
     eligible runners, or fails when none is left (it would otherwise wait forever)."""
     claim = job.claim(mine)
-    if claim is None:
-        return Verdict(Action.REFUSE, "no such claim on the job")
-    if job.stored_state in ("done", "failed"):
-        return Verdict(Action.REFUSE, f"the job is {job.stored_state}")
-    if claim.released or claim.outcomes:
-        return Verdict(Action.REFUSE, "this claim already reported its result")
+    refused = _not_holding(job, claim)
+    if refused is not None:
+        return refused
     if not claim.live(now):
         return Verdict(Action.REFUSE, f"the lease ran out at {claim.lease_until.isoformat()}; the job went back "
                                  "to the queue")

@@ -23,6 +23,7 @@ from rdflib import URIRef
 
 from kgsched.namespaces import FOAF, KS, ORG, XSD
 from kgsched.provenance.export import Entity, Execution, Lineage
+from kgsched.vocabulary import ONTOLOGY_IRI
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 WORKFLOW_RUN_CRATE = "https://w3id.org/ro/wfrun/workflow/0.5"
@@ -75,7 +76,7 @@ def to_ro_crate(lineage: Lineage):
     for iri, (name, version) in PROFILES.items():
         crate.add(ContextEntity(crate, iri, properties={"@type": "CreativeWork", "name": name, "version": version}))
     language = crate.add(ComputerLanguage(crate, "#kgsched-workflow", properties={
-        "name": "kgsched workflow", "url": {"@id": "https://w3id.org/kgsched"},
+        "name": "kgsched workflow", "url": {"@id": ONTOLOGY_IRI},
         "description": "A pure function registered in kgsched: a Python callable, a command line or a notebook."}))
 
     for agent in lineage.agents.values():

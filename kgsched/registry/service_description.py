@@ -20,6 +20,8 @@ from typing import Any
 from rdflib import Literal, URIRef
 from rdflib.namespace import XSD
 
+from kgsched.namespaces import KS
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALAR_TYPES = {"integer": "xsd:integer", "number": "xsd:decimal", "boolean": "xsd:boolean", "string": "xsd:string"}
 
@@ -124,7 +126,7 @@ def service_turtle(draft: ServiceDraft, descriptions: list[dict[str, Any]]) -> s
         f"# Drafted by `kgsched register-service {draft.endpoint}` from the service's process descriptions.",
         "# Review before registering: who verified the processes, capacity (ks:cores = jobs at once),",
         "# whom the service serves, which verifiers it trusts. Then: kgsched register this-file.ttl",
-        "@prefix ks:   <https://w3id.org/kgsched#> .",
+        f"@prefix ks:   <{KS}> .",
         "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .",
         "@prefix xsd:  <http://www.w3.org/2001/XMLSchema#> .",
         "",
@@ -156,7 +158,7 @@ def verification_turtle(draft: ServiceDraft, descriptions: list[dict[str, Any]])
     who = iri(draft.verifier) if draft.verifier else "<who checked it>"
     lines = ["", f"# For {who} to register with its own token, once it has checked each process (runners run",
              "# only what someone they trust verified; a change of version or process voids it):",
-             "# @prefix ks: <https://w3id.org/kgsched#> ."]
+             f"# @prefix ks: <{KS}> ."]
     for description in descriptions:
         process = str(description.get("id"))
         lines += [f"# {iri(draft.workflow_base + process + '/verification')} a ks:WorkflowVerification ;",

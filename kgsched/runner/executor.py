@@ -28,7 +28,7 @@ Staging (before anything runs; a refusal is a ``StagingError``, reported as an u
     ``ks:checksum``, where the graph has one, must match the file;
   * products (and any dataset with an http(s) location) are fetched only from ``http://`` or
     ``https://`` URLs under one of the base URLs the claim lists in ``product_sources`` (the registered
-    storages' ``ks:baseUrl`` and runners' ``ks:productEndpoint``; kgsched.runner.sources) — never
+    storages' ``ks:baseUrl`` and runners' ``ks:productEndpoint``; kgsched.product_urls) — never
     ``file://``, a local path or an arbitrary URL — and only with a checksum, verified on arrival.
 
 Outcome rules (the seeds' ODA convention): exit 0 is a success; a raised ``AnalysisException`` (exit
@@ -54,15 +54,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kgsched.product_urls import refusal
 from kgsched.runner.call import EXIT_ANALYSIS_EXCEPTION
-from kgsched.runner.sources import refusal
+from kgsched.runner.kinds import COMMAND_LINE, NOTEBOOK, PYTHON_CALLABLE, WEB_SERVICE
 from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct, sha256_file
 
 Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
-PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
-COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
-NOTEBOOK = "https://w3id.org/kgsched#Notebook"
-WEB_SERVICE = "https://w3id.org/kgsched#WebService"
 MAX_ERROR_CHARS = 20_000
 
 
@@ -97,7 +94,7 @@ class Executor:
             dict[str, Any], dict[str, str], list[str]]:
         """Python values and command-line strings for every argument, and the entities used.
 
-        ``product_sources`` are the base URLs the claim lists (kgsched.runner.sources): the only places
+        ``product_sources`` are the base URLs the claim lists (kgsched.product_urls): the only places
         a product, or a dataset that is not local, is fetched from."""
         values: dict[str, Any] = {}
         texts: dict[str, str] = {}

@@ -40,10 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-PYTHON_CALLABLE = "https://w3id.org/kgsched#PythonCallable"
-COMMAND_LINE = "https://w3id.org/kgsched#CommandLine"
-NOTEBOOK = "https://w3id.org/kgsched#Notebook"
-WEB_SERVICE = "https://w3id.org/kgsched#WebService"
+from kgsched.runner.kinds import COMMAND_LINE, NOTEBOOK, PYTHON_CALLABLE, WEB_SERVICE
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _MODULE = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*$")

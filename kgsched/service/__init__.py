@@ -24,9 +24,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     init_state(app)
     register_error_handlers(app)
-    from kgsched.service import credits, identity, jobs, meta, page, plans, registrations, sparql
+    from kgsched.service import credits, identity, jobs, meta, page, page_resources, plans, registrations, sparql
 
-    for module in (sparql, page, registrations, plans, jobs, credits, identity, meta):
+    for module in (sparql, page, page_resources, registrations, plans, jobs, credits, identity, meta):
         app.register_blueprint(module.bp)
     return app
 

@@ -40,12 +40,10 @@ JSON_RESULTS = "application/sparql-results+json"
 #: Rows the plain page renders; YASGUI pages through everything the endpoint returns.
 MAX_PLAIN_ROWS = 2000
 
-DEFAULT_QUERY = """PREFIX ks: <https://w3id.org/kgsched#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?runner ?label ?site WHERE {
-  ?runner a/rdfs:subClassOf ks:Runner ; rdfs:label ?label ; ks:atSite ?site .
-}
-ORDER BY ?runner"""
+def default_query() -> str:
+    """What the page shows before anyone typed a query (queries/page-default.rq, without its header)."""
+    text = queries.get("page-default").text
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#+"))
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def short_iri(iri: str) -> str:
 
 
 def resource_url(iri: str) -> str:
-    return url_for("page.resource", iri=iri)
+    return url_for("resources.resource", iri=iri)
 
 
 def iri_html(iri: str) -> str:
@@ -271,7 +269,7 @@ SCRIPT = """
 def render_page(query: str, results: str, run: bool) -> str:
     endpoint = url_for("sparql.sparql", _external=True)
     config = {
-        "endpoint": endpoint, "page": url_for("page.index"), "resource": url_for("page.resource"),
+        "endpoint": endpoint, "page": url_for("page.index"), "resource": url_for("resources.resource"),
         "prefixes": prefixes(), "run": run, "examples": {e.key: e.text for e in examples()},
     }
     links = "\n".join(
@@ -321,7 +319,7 @@ def index() -> Response:
     results, status = ("", 200)
     if query and query.strip():
         results, status = results_html(query)
-    return Response(render_page(query or DEFAULT_QUERY, results, bool(query and query.strip())),
+    return Response(render_page(query or default_query(), results, bool(query and query.strip())),
                     status=status, mimetype="text/html")
 
 
@@ -329,7 +327,3 @@ def index() -> Response:
 def yasgui_static(name: str) -> Response:
     """The vendored YASGUI build (js, css, licence), cached by browsers for a day."""
     return send_from_directory(STATIC_DIR / "yasgui", name, max_age=86400)
-
-
-# Resource pages live in kgsched.service.page_resources; importing registers their routes on ``bp``.
-from kgsched.service import page_resources  # noqa: E402, F401

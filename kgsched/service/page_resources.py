@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import Blueprint, Response, request, url_for
 from rdflib import URIRef
 from rdflib.term import Node
 
@@ -26,7 +26,6 @@ from kgsched.namespaces import JOBS_GRAPH
 from kgsched.provenance.recording import acknowledgements
 from kgsched.service.page import (
     STYLE,
-    bp,
     iri_html,
     rdflib_term_json,
     resource_url,
@@ -37,70 +36,15 @@ from kgsched.service.page import (
 from kgsched.service.page_lineage import lineage_nodes, lineage_svg
 from kgsched.service.state import current
 
+bp = Blueprint("resources", __name__)
+
 MAX_TRIPLES = 500
 
-PRODUCT_FACTS = """PREFIX ks: <https://w3id.org/kgsched#>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-SELECT ?checksum ?sizeBytes ?storage ?location ?site ?outcome ?generated ?runner ?expression WHERE {
-  # @values
-  ?product a ks:DataProduct .
-  OPTIONAL { ?product ks:checksum ?checksum }
-  OPTIONAL { ?product ks:sizeBytes ?sizeBytes }
-  OPTIONAL { ?product ks:storedAt ?storage OPTIONAL { ?storage ks:atSite ?site } }
-  OPTIONAL { ?product ks:location ?location }
-  OPTIONAL { ?product ks:outcome ?outcome }
-  OPTIONAL { ?product prov:generatedAtTime ?generated }
-  OPTIONAL { ?product prov:wasAttributedTo ?runner }
-  OPTIONAL { ?product ks:valueOf ?expression }
-}"""
 
-REPLICAS = """PREFIX ks: <https://w3id.org/kgsched#>
-SELECT DISTINCT ?replica ?storage ?site ?location WHERE {
-  # @values
-  ?replica ks:checksum ?checksum ; ks:storedAt ?storage .
-  OPTIONAL { ?storage ks:atSite ?site }
-  OPTIONAL { ?replica ks:location ?location }
-}
-ORDER BY ?replica"""
 
-IS_RUNNER = """PREFIX ks: <https://w3id.org/kgsched#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-ASK { ?runner a ?kind . ?kind rdfs:subClassOf ks:Runner }"""
 
-RUNNER_EXECUTIONS = """PREFIX ks: <https://w3id.org/kgsched#>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-SELECT ?execution ?started ?outcome ?duration ?product WHERE {
-  # @values
-  ?execution prov:wasAssociatedWith ?runner ; prov:startedAtTime ?started ; ks:outcome ?outcome .
-  OPTIONAL { ?execution ks:durationSeconds ?duration }
-  OPTIONAL { ?execution prov:generated ?product }
-}
-ORDER BY DESC(?started) ?execution
-LIMIT 200"""
 
-RUNNER_CREDITS = """PREFIX ks: <https://w3id.org/kgsched#>
-PREFIX prov: <http://www.w3.org/ns/prov#>
-SELECT ?agent ?reason (SUM(?amount) AS ?total) (COUNT(?credit) AS ?entries) WHERE {
-  # @values
-  ?execution prov:wasAssociatedWith ?runner .
-  ?credit ks:forExecution ?execution ; ks:creditedTo ?agent ; ks:creditReason ?reason ; ks:amount ?amount .
-}
-GROUP BY ?agent ?reason
-ORDER BY ?agent ?reason"""
 
-OUTGOING = """SELECT ?p ?o ?g WHERE {
-  # @values
-  GRAPH ?g { ?s ?p ?o }
-}
-ORDER BY ?p ?o
-LIMIT 500"""
-
-INCOMING = """SELECT ?s ?p ?g WHERE {
-  # @values
-  GRAPH ?g { ?s ?p ?o }
-}
-ORDER BY ?p ?s
-LIMIT 500"""
 
 
 def rows_json(rows: list[dict[str, Node]]) -> list[dict[str, Any]]:
@@ -112,8 +56,8 @@ def section(title: str, body: str, element_id: str) -> str:
 
 
 def triples_sections(store: Store, iri: URIRef) -> str:
-    outgoing = store.select(OUTGOING, [{"s": iri}])
-    incoming = store.select(INCOMING, [{"o": iri}])
+    outgoing = queries.select(store, "resource-outgoing", [{"s": iri}])
+    incoming = queries.select(store, "resource-incoming", [{"o": iri}])
     parts = [section(f"Says ({len(outgoing)}{'+' if len(outgoing) >= MAX_TRIPLES else ''})",
                      table_html(["p", "o", "g"], rows_json(outgoing)) if outgoing else "<p>Nothing.</p>",
                      "outgoing")]
@@ -124,7 +68,7 @@ def triples_sections(store: Store, iri: URIRef) -> str:
 
 
 def product_sections(store: Store, product: URIRef) -> str:
-    facts_rows = store.select(PRODUCT_FACTS, [{"product": product}])
+    facts_rows = queries.select(store, "resource-product", [{"product": product}])
     facts = facts_rows[0] if facts_rows else {}
     labels = {name: facts.get(name) for name in
               ("checksum", "sizeBytes", "storage", "site", "location", "outcome", "generated", "runner", "expression")}
@@ -140,7 +84,7 @@ def product_sections(store: Store, product: URIRef) -> str:
                          "lineage"))
     replicas: list[dict[str, Node]] = []
     if facts.get("checksum") is not None:
-        replicas = store.select(REPLICAS, [{"checksum": facts["checksum"]}])
+        replicas = queries.select(store, "resource-replicas", [{"checksum": facts["checksum"]}])
     parts.append(section(f"Replicas and locations ({len(replicas)})",
                          table_html(["replica", "storage", "site", "location"], rows_json(replicas))
                          if replicas else "<p>No stored copy is recorded.</p>", "replicas"))
@@ -157,8 +101,8 @@ def product_sections(store: Store, product: URIRef) -> str:
 def runner_sections(store: Store, runner: URIRef) -> str:
     about = queries.select(store, "runners", [{"runner": runner}])
     jobs = queries.select(store, "job-list", [{"runner": runner, "jobs": JOBS_GRAPH}])
-    executions = store.select(RUNNER_EXECUTIONS, [{"runner": runner}])
-    credits = store.select(RUNNER_CREDITS, [{"runner": runner}])
+    executions = queries.select(store, "resource-runner-executions", [{"runner": runner}])
+    credits = queries.select(store, "resource-runner-credits", [{"runner": runner}])
     parts = [
         section("Runner", table_html(["kind", "label", "site", "owner", "cores", "memoryBytes"], rows_json(about))
                 if about else "<p>Not described.</p>", "runner"),
@@ -195,7 +139,7 @@ def resource() -> Response:
     kind = "resource"
     if queries.ask(store, "product-exists", [{"product": iri}]):
         kind, body = "data product", product_sections(store, iri) + triples_sections(store, iri)
-    elif store.ask(IS_RUNNER, [{"runner": iri}]):
+    elif queries.select(store, "runner-kind", [{"runner": iri}]):
         kind, body = "runner", runner_sections(store, iri) + triples_sections(store, iri)
     else:
         body = triples_sections(store, iri)
