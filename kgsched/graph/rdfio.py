@@ -2,7 +2,9 @@
 
 rdflib's Turtle parser accepts much the spec forbids (IRIs with spaces, NUL bytes, bad language
 tags); what passes it but not Oxigraph would poison the store or fail later, so Oxigraph parses and
-its triples become an rdflib Graph (for pySHACL and serialisation).
+its triples become an rdflib Graph (for pySHACL and serialisation). Oxigraph accepts ill-typed literals
+(``"abc"^^xsd:integer``), so every literal is also checked against its XSD datatype's lexical space
+(kgsched.graph.literals) wherever it appears.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from kgsched.errors import SyntaxProblem
+from kgsched.graph.literals import lexical_problem, line_of
 from kgsched.namespaces import bind_prefixes
 
 _FORMATS = {
@@ -47,12 +50,26 @@ def parse_rdf(data: str | bytes, fmt: str = "turtle", source: str = "<input>") -
     bind_prefixes(graph)
     try:
         for quad in ox.parse(payload, format=ox_format):
+            if isinstance(quad.object, ox.Literal):
+                check_literal(quad.object, payload, source)
             graph.add((ox_to_rdflib(quad.subject), ox_to_rdflib(quad.predicate), ox_to_rdflib(quad.object)))
     except SyntaxError as exc:
         raise SyntaxProblem(f"{source}: {exc}", extra=_location(exc)) from exc
     except ValueError as exc:  # e.g. invalid UTF-8
         raise SyntaxProblem(f"{source}: {exc}") from exc
     return graph
+
+
+def check_literal(literal: ox.Literal, payload: bytes, source: str) -> None:
+    """Refuse a literal outside its XSD datatype's lexical space, naming the line and the value."""
+    problem = lexical_problem(literal.value, literal.datatype.value)
+    if problem is None:
+        return
+    line = line_of(payload.decode("utf-8", "replace"), literal.value)
+    where = f"{source}, line {line}" if line is not None else source
+    raise SyntaxProblem(f"{where}: the literal {literal.value!r} is {problem} (ill-typed literals are refused)",
+                        extra={"value": literal.value, "datatype": literal.datatype.value,
+                               **({"line": line} if line is not None else {})})
 
 
 def _location(exc: SyntaxError) -> dict[str, int]:

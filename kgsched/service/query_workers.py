@@ -115,7 +115,7 @@ def worker_main(connection: Connection, store_path: str) -> None:
             output = _LimitedOutput(max_bytes)
             try:
                 _, served = store.query_serialized(query, media_type, default_graphs, named_graphs, output=output)
-            except StoreError:
+            except (StoreError, OSError):
                 if output.too_large:
                     connection.send(("too large", max_bytes))
                     continue
