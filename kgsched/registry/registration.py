@@ -1,15 +1,18 @@
-"""Registration: Turtle in, SHACL-checked, written into the registrant's own named graph in one update.
+"""Registration: Turtle in, SHACL-checked, written into the registrant's own named graph.
 
 Each registrant owns one named graph. A registration replaces the registrant's description of the
 resources it names (their triples and the blank nodes hanging off them) and leaves the rest of the
-registrant's graph alone. Nothing is written unless the whole input parses, conforms to the shapes
-(checked on the registrant's graph as it would be after the change, with the ontology and the types
-of everything it refers to) and names only resources the registrant owns or that are new.
+registrant's graph alone. Nothing is written unless the whole input parses (strictly, literals
+included), conforms to the shapes (checked on what the registration describes, with the ontology and
+the context its shapes need: the types of everything it refers to) and names only resources the
+registrant owns or that are new. Checking costs what the body costs and holds no lock; see Registry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +26,12 @@ from kgsched.errors import InvalidRequest, OwnershipConflict, ShapeViolation
 from kgsched.graph.rdfio import parse_rdf
 from kgsched.graph.store import Store
 from kgsched.namespaces import KS, KSG, KSS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BASE, bind_prefixes
+from kgsched.registry.writes import (
+    DEFAULT_CHUNK_TRIPLES,
+    current_descriptions,
+    description_groups,
+    replace_descriptions,
+)
 
 #: Namespaces no registrant may describe: the vocabulary, the shapes and the store's own graphs.
 RESERVED_NAMESPACES = (str(KS), str(KSS), str(KSG))
@@ -170,11 +179,48 @@ def describe_closure(graph: Graph, roots: Iterable[Node]) -> set[tuple[Node, Nod
     return triples
 
 
-class Registry:
-    """Registers RDF descriptions into a store, on behalf of registrants."""
+@dataclass
+class Prepared:
+    """A registration checked outside any lock: what ``Registry.write_checked`` needs, and what the
+    validation assumed about the rest of the store (re-checked under the lock)."""
 
-    def __init__(self, store: Store) -> None:
+    registrant: URIRef
+    graph: URIRef
+    data: Graph
+    subjects: list[URIRef]
+    context: Graph
+    context_rows: frozenset[tuple[Node, Node]]
+    also_validated: Graph
+
+
+class Registry:
+    """Registers RDF descriptions into a store, on behalf of registrants.
+
+    A registration costs what its body costs, not what the registrant's graph holds, and holds no lock
+    while it parses and validates:
+
+    1. ``prepare`` (no lock): strict parse, named subjects, a first ownership check, and SHACL on the
+       body with the context its shapes need — the types of the resources it refers to (and the
+       descriptions of those a ``sh:node`` reaches), plus, if it takes a type away from one of its
+       resources, the registrant's resources that refer to it;
+    2. ``check_preconditions`` (under ``self.lock``, short): ownership re-checked against the store as
+       it is now and against registrations in flight, the context re-read (a change re-validates); the
+       subjects are then reserved for this registration;
+    3. ``write_checked`` (the registrant's own lock only): the descriptions replaced in updates of at most
+       ``chunk_triples`` triples (kgsched.registry.writes), so claims, heartbeats and other registrants'
+       registrations are not held behind one huge update.
+
+    ``self.lock`` is the registry's, not the store's ``write_lock``: registrations write only
+    registrants' graphs, which the job queue's read-modify-writes never write, so the two need not
+    wait for each other.
+    """
+
+    def __init__(self, store: Store, chunk_triples: int = DEFAULT_CHUNK_TRIPLES) -> None:
         self.store = store
+        self.chunk_triples = chunk_triples
+        self.lock = threading.Lock()
+        self._in_flight: dict[URIRef, URIRef] = {}  # subject -> registrant whose registration writes it
+        self._registrant_locks: dict[URIRef, threading.Lock] = {}
 
     # -- checking ----------------------------------------------------------------------------------
     def parse(self, documents: Iterable[tuple[str, str | bytes]], fmt: str = "turtle") -> Graph:
@@ -206,7 +252,8 @@ class Registry:
         return subjects
 
     def context_for(self, data: Graph) -> Graph:
-        """Types (and superclass-relevant facts) of resources the data refers to but does not describe."""
+        """Types of the resources the data refers to but does not describe, and the descriptions of those
+        a ``sh:node`` constraint reaches (kgsched.registry.shapes_context)."""
         described = set(data.subjects())
         referenced = {o for o in data.objects() if isinstance(o, URIRef) and o not in described}
         context = Graph()
@@ -217,6 +264,11 @@ class Registry:
         )
         for row in rows:
             context.add((row["x"], RDF.type, row["type"]))
+        nested = sorted({o for p in node_shape_predicates() for o in data.objects(None, p)
+                         if isinstance(o, URIRef) and o not in described})
+        if nested:
+            for row in self.store.select("SELECT ?x ?p ?o WHERE {\n# @values\n?x ?p ?o }", {"x": nested}):
+                context.add((row["x"], row["p"], row["o"]))
         return context
 
     def check_ownership(self, registrant: URIRef, subjects: list[URIRef]) -> None:
@@ -237,37 +289,110 @@ class Registry:
                     extra={"resource": str(row["s"]), "owner": str(owner)},
                 )
 
-    def check(self, documents: Iterable[tuple[str, str | bytes]], registrant: URIRef,
-              fmt: str = "turtle") -> tuple[Graph, list[URIRef]]:
-        """Everything registration checks, without writing: returns the registrant's graph as it
-        would become, and the resources named."""
+    def referrers_affected(self, registrant: URIRef, data: Graph, subjects: list[URIRef]) -> Graph:
+        """Descriptions of the registrant's other resources that refer to a subject whose types the
+        registration removes: their sh:class constraints may no longer hold, so they are validated too."""
+        graph = registrant_graph(registrant)
+        rows = self.store.select("SELECT ?s ?type WHERE {\n# @values\nGRAPH ?g { ?s a ?type } }",
+                                 [{"s": s, "g": graph} for s in subjects])
+        losing = sorted({row["s"] for row in rows if (row["s"], RDF.type, row["type"]) not in data})
+        affected = Graph()
+        if not losing:
+            return affected
+        referrers = {row["r"] for row in self.store.select(
+            "SELECT DISTINCT ?r WHERE {\n# @values\nGRAPH ?g { ?r ?p ?s } FILTER(isIRI(?r)) }",
+            [{"s": s, "g": graph} for s in losing])} - set(subjects)
+        for referrer in sorted(referrers):
+            for triple in current_descriptions(self.store, graph, [referrer]):
+                affected.add(triple)
+        return affected
+
+    def prepare(self, documents: Iterable[tuple[str, str | bytes]], registrant: URIRef,
+                fmt: str = "turtle") -> Prepared:
+        """Everything that can be checked without a lock (see the class docstring, step 1)."""
         data = self.parse(documents, fmt=fmt)
         subjects = self.named_subjects(data)
         self.check_ownership(registrant, subjects)
-        current = self.store.graph(registrant_graph(registrant))
-        new_graph = Graph()
-        bind_prefixes(new_graph)
-        stale = describe_closure(current, subjects)
-        for triple in current:
-            if triple not in stale and triple[0] != registrant_graph(registrant):
-                new_graph.add(triple)
-        for triple in data:
-            new_graph.add(triple)
-        validate_graph(new_graph, self.context_for(new_graph)).raise_if_violated()
-        return new_graph, subjects
+        also = self.referrers_affected(registrant, data, subjects)
+        validated = data
+        if len(also):
+            validated = Graph()
+            for triple in data:
+                validated.add(triple)
+            for triple in also:
+                validated.add(triple)
+        context = self.context_for(validated)
+        validate_graph(validated, context).raise_if_violated()
+        return Prepared(registrant, registrant_graph(registrant), data, subjects, context,
+                        _type_rows(context), also)
+
+    def check_preconditions(self, prepared: Prepared) -> None:
+        """THE place where a registration's preconditions are re-checked against the store as it is now.
+
+        Runs under ``self.lock``, after validation and right before the write (no other registration
+        can pass this point meanwhile). Checks that depend on the rest of the store — ownership, and
+        any authority rule (reserved namespaces, forbidden system types, who may describe what) —
+        belong here, so that a registration validated against an older snapshot cannot slip through."""
+        for subject in prepared.subjects:
+            holder = self._in_flight.get(subject)
+            if holder is not None and holder != prepared.registrant:
+                raise OwnershipConflict(f"{subject} is being registered by {holder}; only its owner can change it",
+                                        extra={"resource": str(subject), "owner": str(holder)})
+        self.check_ownership(prepared.registrant, prepared.subjects)
+        context = self.context_for(_union(prepared.data, prepared.also_validated))
+        if _type_rows(context) != prepared.context_rows:  # what it refers to changed meanwhile
+            validate_graph(_union(prepared.data, prepared.also_validated), context).raise_if_violated()
+
+    def check(self, documents: Iterable[tuple[str, str | bytes]], registrant: URIRef,
+              fmt: str = "turtle") -> tuple[Graph, list[URIRef]]:
+        """Everything registration checks, without writing: returns the data and the resources named."""
+        prepared = self.prepare(documents, registrant, fmt=fmt)
+        with self.lock:
+            self.check_preconditions(prepared)
+        return prepared.data, prepared.subjects
 
     # -- writing -----------------------------------------------------------------------------------
+    def _registrant_lock(self, registrant: URIRef) -> threading.Lock:
+        with self.lock:
+            return self._registrant_locks.setdefault(registrant, threading.Lock())
+
     def register(self, documents: Iterable[tuple[str, str | bytes]], registrant: URIRef,
                  fmt: str = "turtle") -> RegistrationResult:
-        """Check, then replace the registrant's graph in one update (under the store's write lock,
-        so a concurrent registration cannot slip between the ownership check and the write)."""
+        """Check without a lock, re-check the preconditions under ``self.lock``, then write."""
         documents = list(documents)
-        with self.store.write_lock:
-            new_graph, subjects = self.check(documents, registrant, fmt=fmt)
-            graph_iri = registrant_graph(registrant)
-            new_graph.add((graph_iri, KS.registeredBy, registrant))
-            self.store.replace_graph(graph_iri, new_graph)
-        return RegistrationResult(registrant, graph_iri, subjects, len(new_graph))
+        with self._registrant_lock(registrant):  # one registration at a time per registrant
+            prepared = self.prepare(documents, registrant, fmt=fmt)
+            with self.lock:
+                self.check_preconditions(prepared)
+                for subject in prepared.subjects:
+                    self._in_flight[subject] = registrant
+            try:
+                self.write_checked(prepared)
+            finally:
+                with self.lock:
+                    for subject in prepared.subjects:
+                        if self._in_flight.get(subject) == registrant:
+                            del self._in_flight[subject]
+        return RegistrationResult(registrant, prepared.graph, prepared.subjects, len(prepared.data))
+
+    def write_checked(self, prepared: Prepared) -> None:
+        """Replace the subjects' descriptions in the registrant's graph (kgsched.registry.writes)."""
+        groups = description_groups(prepared.data, prepared.subjects, self.chunk_triples)
+        marker = [(prepared.graph, KS.registeredBy, prepared.registrant)]
+        if len(groups) == 1:
+            replace_descriptions(self.store, prepared.graph, prepared.subjects, groups[0][1], marker)
+            return
+        before = current_descriptions(self.store, prepared.graph, prepared.subjects)
+        written: list[list[URIRef]] = []
+        try:
+            for index, (roots, triples) in enumerate(groups):
+                replace_descriptions(self.store, prepared.graph, roots, triples, marker if index == 0 else ())
+                written.append(roots)
+        except Exception:
+            for roots in written:  # undo: the previous descriptions back
+                previous = describe_closure(before, roots)
+                replace_descriptions(self.store, prepared.graph, roots, previous)
+            raise
 
     def registered(self, registrant: URIRef) -> Graph:
         graph = self.store.graph(registrant_graph(registrant))
@@ -277,10 +402,33 @@ class Registry:
     def unregister(self, registrant: URIRef) -> int:
         """Remove the registrant's whole graph; returns how many triples went."""
         graph_iri = registrant_graph(registrant)
-        with self.store.write_lock:
+        with self._registrant_lock(registrant):
             count = len(self.store.graph(graph_iri))
             self.store.update(f"DROP SILENT GRAPH <{graph_iri}>")
         return count
+
+
+def _type_rows(context: Graph) -> frozenset[tuple[Node, Node]]:
+    return frozenset((s, o) for s, _, o in context.triples((None, RDF.type, None)))
+
+
+def _union(first: Graph, second: Graph) -> Graph:
+    if not len(second):
+        return first
+    union = Graph()
+    for triple in first:
+        union.add(triple)
+    for triple in second:
+        union.add(triple)
+    return union
+
+
+@functools.cache
+def node_shape_predicates() -> frozenset[URIRef]:
+    """Predicates whose property shapes have ``sh:node``: their IRI values' descriptions are context."""
+    shapes = resources.shapes_graph()
+    return frozenset(path for shape in shapes.subjects(SH.node, None)
+                     if isinstance(path := shapes.value(shape, SH.path), URIRef))
 
 
 def load_ontology(store: Store) -> int:

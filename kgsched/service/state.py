@@ -62,7 +62,7 @@ def init_state(app: Flask) -> ServiceState:
         store=store,
         queue=JobQueue(store, QueueSettings.from_config(config)),
         tokens=TokenStore(store, admin_agent, admin_hash),
-        registry=Registry(store),
+        registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or 5000)),
         admin_agent=admin_agent,
         owns_store=owns,
     )
