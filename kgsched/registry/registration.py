@@ -23,9 +23,10 @@ from rdflib.term import Node
 
 from kgsched import resources
 from kgsched.errors import InvalidRequest, OwnershipConflict, ShapeViolation
-from kgsched.graph.rdfio import parse_rdf
+from kgsched.graph.rdfio import TripleSet, parse_triples
 from kgsched.graph.store import Store
 from kgsched.namespaces import KS, KSG, KSS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BASE, bind_prefixes
+from kgsched.registry.shapes_check import Index, compiled_shapes, ontology_index, spo_index, violations
 from kgsched.registry.writes import (
     DEFAULT_CHUNK_TRIPLES,
     current_descriptions,
@@ -186,7 +187,7 @@ class Prepared:
 
     registrant: URIRef
     graph: URIRef
-    data: Graph
+    data: TripleSet
     subjects: list[URIRef]
     context: Graph
     context_rows: frozenset[tuple[Node, Node]]
@@ -223,18 +224,17 @@ class Registry:
         self._registrant_locks: dict[URIRef, threading.Lock] = {}
 
     # -- checking ----------------------------------------------------------------------------------
-    def parse(self, documents: Iterable[tuple[str, str | bytes]], fmt: str = "turtle") -> Graph:
-        """Parse (source name, text) pairs into one graph; the first syntax error stops everything."""
-        merged = Graph()
-        bind_prefixes(merged)
+    def parse(self, documents: Iterable[tuple[str, str | bytes]], fmt: str = "turtle") -> TripleSet:
+        """Parse (source name, text) pairs into one set; the first syntax error stops everything."""
+        merged = TripleSet()
         for source, text in documents:
-            for triple in parse_rdf(text, fmt=fmt, source=source):
+            for triple in parse_triples(text, fmt=fmt, source=source):
                 merged.add(triple)
         if len(merged) == 0:
             raise InvalidRequest("the input holds no triples")
         return merged
 
-    def named_subjects(self, data: Graph) -> list[URIRef]:
+    def named_subjects(self, data: TripleSet | Graph) -> list[URIRef]:
         """The IRIs the input describes; every blank node must hang off one of them."""
         subjects = sorted({s for s in data.subjects() if isinstance(s, URIRef)})
         for subject in subjects:
@@ -251,7 +251,7 @@ class Registry:
             )
         return subjects
 
-    def context_for(self, data: Graph) -> Graph:
+    def context_for(self, data: TripleSet | Graph) -> Graph:
         """Types of the resources the data refers to but does not describe, and the descriptions of those
         a ``sh:node`` constraint reaches (kgsched.registry.shapes_context)."""
         described = set(data.subjects())
@@ -289,7 +289,7 @@ class Registry:
                     extra={"resource": str(row["s"]), "owner": str(owner)},
                 )
 
-    def referrers_affected(self, registrant: URIRef, data: Graph, subjects: list[URIRef]) -> Graph:
+    def referrers_affected(self, registrant: URIRef, data: TripleSet, subjects: list[URIRef]) -> Graph:
         """Descriptions of the registrant's other resources that refer to a subject whose types the
         registration removes: their sh:class constraints may no longer hold, so they are validated too."""
         graph = registrant_graph(registrant)
@@ -314,15 +314,9 @@ class Registry:
         subjects = self.named_subjects(data)
         self.check_ownership(registrant, subjects)
         also = self.referrers_affected(registrant, data, subjects)
-        validated = data
-        if len(also):
-            validated = Graph()
-            for triple in data:
-                validated.add(triple)
-            for triple in also:
-                validated.add(triple)
+        validated = _union(data, also)
         context = self.context_for(validated)
-        validate_graph(validated, context).raise_if_violated()
+        check_shapes(validated, context)
         return Prepared(registrant, registrant_graph(registrant), data, subjects, context,
                         _type_rows(context), also)
 
@@ -341,7 +335,7 @@ class Registry:
         self.check_ownership(prepared.registrant, prepared.subjects)
         context = self.context_for(_union(prepared.data, prepared.also_validated))
         if _type_rows(context) != prepared.context_rows:  # what it refers to changed meanwhile
-            validate_graph(_union(prepared.data, prepared.also_validated), context).raise_if_violated()
+            check_shapes(_union(prepared.data, prepared.also_validated), context)
 
     def check(self, documents: Iterable[tuple[str, str | bytes]], registrant: URIRef,
               fmt: str = "turtle") -> tuple[Graph, list[URIRef]]:
@@ -412,15 +406,46 @@ def _type_rows(context: Graph) -> frozenset[tuple[Node, Node]]:
     return frozenset((s, o) for s, _, o in context.triples((None, RDF.type, None)))
 
 
-def _union(first: Graph, second: Graph) -> Graph:
+def _union(first: TripleSet, second: Graph) -> TripleSet:
     if not len(second):
         return first
-    union = Graph()
-    for triple in first:
-        union.add(triple)
+    union = TripleSet(first)
     for triple in second:
         union.add(triple)
     return union
+
+
+def check_shapes(data: TripleSet, context: Graph) -> None:
+    """Raise ShapeViolation unless the resources ``data`` describes conform to the shapes.
+
+    The compiled shapes (kgsched.registry.shapes_check) decide; when they find violations, pySHACL
+    validates the offending resources (with the rest as context) so the report is pySHACL's, as before.
+    Without compiled shapes (a shapes file using SHACL beyond them) pySHACL validates everything."""
+    shapes = compiled_shapes()
+    if shapes is None:
+        validate_graph(data.to_graph(), context).raise_if_violated()
+        return
+    index = Index([data.spo, spo_index(context), ontology_index()])
+    found = list(violations(index, data.subjects(), shapes))
+    if not found:
+        return
+    offenders = sorted({v.focus for v in found}, key=str)
+    subset = Graph()
+    bind_prefixes(subset)
+    for triple in describe_closure(data, offenders):
+        subset.add(triple)
+    around = Graph()
+    for triple in context:
+        around.add(triple)
+    for triple in data:  # the other resources, as context: what sh:class and sh:node read of them
+        if triple not in subset:
+            around.add(triple)
+    outcome = validate_graph(subset, around)
+    if outcome.conforms:  # pySHACL disagrees: refuse anyway, with the compiled shapes' findings
+        results = [{"focusNode": str(v.focus), "message": v.message or "violates a shape", "shape": "",
+                    **({"path": str(v.path)} if v.path is not None else {})} for v in found]
+        outcome = ValidationOutcome(False, _report_text(results), "", results)
+    outcome.raise_if_violated()
 
 
 @functools.cache
