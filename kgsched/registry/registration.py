@@ -29,7 +29,9 @@ from kgsched.namespaces import KS, KSG, KSS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BA
 from kgsched.registry.shapes_check import Index, compiled_shapes, ontology_index, spo_index, violations
 from kgsched.registry.writes import (
     DEFAULT_CHUNK_TRIPLES,
+    blank_depth,
     current_descriptions,
+    described_roots,
     description_groups,
     replace_descriptions,
 )
@@ -163,16 +165,24 @@ def _show(term: Node | None) -> str:
     return str(term)
 
 
-def describe_closure(graph: Graph, roots: Iterable[Node]) -> set[tuple[Node, Node, Node]]:
+def describe_closure(graph: Graph | TripleSet, roots: Iterable[Node]) -> set[tuple[Node, Node, Node]]:
     """Triples of the roots and, recursively, of blank nodes they point to (their bounded description)."""
     seen: set[Node] = set()
     stack = list(roots)
     triples: set[tuple[Node, Node, Node]] = set()
+    spo = graph.spo if isinstance(graph, TripleSet) else None
     while stack:
         node = stack.pop()
         if node in seen:
             continue
         seen.add(node)
+        if spo is not None:  # the fast path: registration's own sets
+            for p, objects in spo.get(node, {}).items():
+                for o in objects:
+                    triples.add((node, p, o))
+                    if type(o) is BNode:
+                        stack.append(o)
+            continue
         for s, p, o in graph.triples((node, None, None)):
             triples.add((s, p, o))
             if isinstance(o, BNode):
@@ -376,11 +386,14 @@ class Registry:
         if len(groups) == 1:
             replace_descriptions(self.store, prepared.graph, prepared.subjects, groups[0][1], marker)
             return
-        before = current_descriptions(self.store, prepared.graph, prepared.subjects)
+        existing = set(described_roots(self.store, prepared.graph, prepared.subjects))
+        depth = blank_depth(self.store, prepared.graph, sorted(existing))
+        before = current_descriptions(self.store, prepared.graph, sorted(existing))
         written: list[list[URIRef]] = []
         try:
             for index, (roots, triples) in enumerate(groups):
-                replace_descriptions(self.store, prepared.graph, roots, triples, marker if index == 0 else ())
+                replace_descriptions(self.store, prepared.graph, [r for r in roots if r in existing], triples,
+                                     marker if index == 0 else (), depth=depth)
                 written.append(roots)
         except Exception:
             for roots in written:  # undo: the previous descriptions back

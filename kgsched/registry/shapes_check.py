@@ -33,6 +33,7 @@ from rdflib.term import Node
 
 from kgsched import resources
 
+_TYPE, _SUBCLASS, _XSD_STRING = RDF.type, RDFS.subClassOf, XSD.string
 RDF_LANGSTRING = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
 SUPPORTED = {
     SH.targetClass, SH.property, SH.path, SH.minCount, SH.maxCount, SH["class"], SH.datatype, SH.nodeKind,
@@ -178,14 +179,25 @@ class Index:
     def __init__(self, sources: Iterable[Spo]) -> None:
         self.sources = list(sources)
         self._superclasses: dict[Node, frozenset[Node]] = {}
+        self._classes: dict[Node, frozenset[Node]] = {}
 
     def objects(self, subject: Node, predicate: Node) -> list[Node]:
-        found: dict[Node, None] = {}
+        found: dict[Node, None] | None = None
+        merged = False
         for source in self.sources:
-            objects = source.get(subject)
-            if objects is not None:
-                found.update(objects.get(predicate, {}))
-        return list(found)
+            predicates = source.get(subject)
+            if predicates is None:
+                continue
+            objects = predicates.get(predicate)
+            if not objects:
+                continue
+            if found is None:
+                found = objects
+            else:
+                if not merged:
+                    found, merged = dict(found), True
+                found.update(objects)
+        return list(found) if found is not None else []
 
     def superclasses(self, cls: Node) -> frozenset[Node]:
         """``cls`` and everything it is an rdfs:subClassOf, transitively."""
@@ -193,18 +205,22 @@ class Index:
         if known is None:
             seen, stack = {cls}, [cls]
             while stack:
-                for parent in self.objects(stack.pop(), RDFS.subClassOf):
+                for parent in self.objects(stack.pop(), _SUBCLASS):
                     if parent not in seen:
                         seen.add(parent)
                         stack.append(parent)
             known = self._superclasses[cls] = frozenset(seen)
         return known
 
-    def classes_of(self, node: Node) -> set[Node]:
-        found: set[Node] = set()
-        for cls in self.objects(node, RDF.type):
-            found |= self.superclasses(cls)
-        return found
+    def classes_of(self, node: Node) -> frozenset[Node]:
+        """Every class ``node`` is a SHACL instance of (remembered: referenced sites and people recur)."""
+        known = self._classes.get(node)
+        if known is None:
+            found: set[Node] = set()
+            for cls in self.objects(node, _TYPE):
+                found |= self.superclasses(cls)
+            known = self._classes[node] = frozenset(found)
+        return known
 
 
 @dataclass(frozen=True)
@@ -295,12 +311,14 @@ def _value_ok(index: Index, value: Node, shape: Shape, stack: set) -> bool:
     return not any(conforms(index, value, other, nested) for other in shape.none_of)
 
 
+_KINDS: dict[Node, tuple[type, ...]] = {
+    SH.IRI: (URIRef,), SH.BlankNode: (BNode,), SH.Literal: (Literal,), SH.BlankNodeOrIRI: (BNode, URIRef),
+    SH.BlankNodeOrLiteral: (BNode, Literal), SH.IRIOrLiteral: (URIRef, Literal),
+}
+
+
 def _kind_ok(value: Node, kind: URIRef) -> bool:
-    is_iri, is_blank, is_literal = isinstance(value, URIRef), isinstance(value, BNode), isinstance(value, Literal)
-    return {
-        SH.IRI: is_iri, SH.BlankNode: is_blank, SH.Literal: is_literal, SH.BlankNodeOrIRI: is_blank or is_iri,
-        SH.BlankNodeOrLiteral: is_blank or is_literal, SH.IRIOrLiteral: is_iri or is_literal,
-    }.get(kind, False)
+    return isinstance(value, _KINDS.get(kind, ()))
 
 
 def _datatype_ok(value: Node, datatype: URIRef) -> bool:
@@ -308,7 +326,7 @@ def _datatype_ok(value: Node, datatype: URIRef) -> bool:
         return False
     if value.language is not None:
         return datatype == RDF_LANGSTRING
-    return (value.datatype or XSD.string) == datatype and not value.ill_typed
+    return (value.datatype or _XSD_STRING) == datatype and not value.ill_typed
 
 
 def _bounds_ok(value: Node, bounds: list[tuple[str, Any]]) -> bool:

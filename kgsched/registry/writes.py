@@ -18,6 +18,7 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from kgsched.graph.binding import check_iri, values_block
+from kgsched.graph.rdfio import TripleSet
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 
@@ -26,11 +27,12 @@ DEFAULT_CHUNK_TRIPLES = 5_000
 _MAX_BLANK_DEPTH = 16
 
 
-def description_groups(data: Graph, roots: Sequence[URIRef], chunk_triples: int) -> list[tuple[list[URIRef],
+def description_groups(data: Graph | TripleSet, roots: Sequence[URIRef], chunk_triples: int) -> list[tuple[list[URIRef],
                                                                                                 list[Triple]]]:
     """Split the data into groups of roots with their bounded descriptions (blank nodes included), at
     most ``chunk_triples`` triples a group unless one description alone is larger. Roots sharing a
     blank node stay in one group (a blank node's triples must arrive in one update)."""
+    spo = data.spo if isinstance(data, TripleSet) else TripleSet(data).spo
     owner: dict[Node, int] = {}  # blank node -> index of the root that reached it first
     closures: list[list[Triple]] = []
     merged_into: list[int] = []
@@ -49,10 +51,11 @@ def description_groups(data: Graph, roots: Sequence[URIRef], chunk_triples: int)
                 if first != index:
                     merged_into[index] = _find(merged_into, first)
                     continue
-            for triple in data.triples((node, None, None)):
-                triples.append(triple)
-                if isinstance(triple[2], BNode):
-                    stack.append(triple[2])
+            for predicate, objects in spo.get(node, {}).items():
+                for obj in objects:
+                    triples.append((node, predicate, obj))
+                    if type(obj) is BNode:
+                        stack.append(obj)
         closures.append(triples)
     # merge roots that share blank nodes into their first root's group
     clusters: dict[int, tuple[list[URIRef], list[Triple]]] = {}
@@ -90,6 +93,14 @@ def replace_descriptions(store: Store, graph_iri: URIRef, roots: Sequence[URIRef
         operations.append(insert)
     if operations:
         store.update(" ;\n".join(operations))
+
+
+def described_roots(store: Store, graph_iri: URIRef, roots: Sequence[URIRef]) -> list[URIRef]:
+    """The roots the graph describes now (only those have descriptions to delete)."""
+    if not roots:
+        return []
+    rows = store.select(f"SELECT DISTINCT ?x WHERE {{\n{_level_pattern(check_iri(graph_iri), roots, 0, '?x ?p ?o')} }}")
+    return sorted({row["x"] for row in rows})  # type: ignore[type-var]
 
 
 def _reach(level: int) -> str:
