@@ -188,13 +188,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    parser.add_argument("--only", choices=["large", "small", "claims"], default=None, help="run one part")
     args = parser.parse_args()
     if args.quick:
         args.triples, args.registrations, args.clients, args.jobs = 2000, 40, 4, 200
     print(f"kgsched registration bench: {os.cpu_count()} CPUs")
-    large(args.triples)
-    small(args.registrations, args.clients)
-    claims_during_large(args.triples, args.jobs)
+    if args.only in (None, "large"):
+        large(args.triples)
+    if args.only in (None, "small"):
+        small(args.registrations, args.clients)
+    if args.only in (None, "claims"):
+        claims_during_large(args.triples, args.jobs)
 
 
 if __name__ == "__main__":

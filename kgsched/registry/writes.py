@@ -23,7 +23,7 @@ from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 
 Triple = tuple[Node, Node, Node]
-DEFAULT_CHUNK_TRIPLES = 5_000
+DEFAULT_CHUNK_TRIPLES = 2_000
 _MAX_BLANK_DEPTH = 16
 
 

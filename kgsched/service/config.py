@@ -22,7 +22,7 @@ then what the caller passes (the CLI's options, or a test's config) — later wi
 | QUERY_MAX_EXPRESSION_OPERATORS | 256 | … most operators in one parenthesised expression (FILTER, BIND, SELECT) |
 | SERVICE_ALLOWLIST | [] | endpoint IRIs a query's SERVICE may call (any other SERVICE is refused) |
 | MAX_CONTENT_LENGTH | 5,000,000 | request bodies larger than this get 413 |
-| REGISTRATION_CHUNK_TRIPLES | 5,000 | a larger registration is written in updates of about this many triples |
+| REGISTRATION_CHUNK_TRIPLES | 2,000 | a larger registration is written in updates of about this many triples |
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "QUERY_MAX_EXPRESSION_OPERATORS": 256,
     "SERVICE_ALLOWLIST": [],
     "MAX_CONTENT_LENGTH": 5_000_000,
-    "REGISTRATION_CHUNK_TRIPLES": 5_000,
+    "REGISTRATION_CHUNK_TRIPLES": 2_000,
     "JSON_SORT_KEYS": False,
 }
 

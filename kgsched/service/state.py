@@ -17,6 +17,7 @@ from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import ONTOLOGY_GRAPH
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
+from kgsched.registry.writes import DEFAULT_CHUNK_TRIPLES
 
 
 @dataclass
@@ -62,7 +63,7 @@ def init_state(app: Flask) -> ServiceState:
         store=store,
         queue=JobQueue(store, QueueSettings.from_config(config)),
         tokens=TokenStore(store, admin_agent, admin_hash),
-        registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or 5000)),
+        registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or DEFAULT_CHUNK_TRIPLES)),
         admin_agent=admin_agent,
         owns_store=owns,
     )
