@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py
 	$(BIN)/python bench/claim_bench.py
 	$(BIN)/python bench/trace_bench.py
+	$(BIN)/python bench/registration_bench.py
 
 clean:
 	rm -rf $(VENV) kgsched-data .pytest_cache build *.egg-info
