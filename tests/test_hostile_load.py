@@ -240,3 +240,28 @@ def test_a_claim_is_answered_while_100000_triples_are_registered(queue_server: t
     assert outcome["registration"][0] == 201, outcome["registration"]
     assert outcome["registration"][1]["triples"] >= 100_000
     assert finished == ["claim", "small registration", "registration"]
+
+
+def test_over_a_remote_store_a_runaway_frees_its_slot_soon_after_the_deadline(remote_store) -> None:
+    """The remote server evaluates; the request's socket times out after QUERY_TIMEOUT_SECONDS of silence,
+    so the only slot is free again long before the client library's 60 s default."""
+    import time
+
+    from kgsched.service import close_app, create_app
+
+    load_federation(remote_store)
+    app = create_app({"STORE_INSTANCE": remote_store, "QUERY_TIMEOUT_SECONDS": 0.5, "QUERY_WORKERS": 1})
+    client = app.test_client()
+    try:
+        response = client.get("/sparql", query_string={"query": CARTESIAN})
+        assert response.status_code == 503 and response.json["error"] == "query timeout"
+        answers = []
+        give_up = time.monotonic() + 20  # a wait budget, not a measurement
+        while time.monotonic() < give_up:
+            answers.append(client.get("/sparql", query_string={"query": NORMAL}).status_code)
+            if answers[-1] == 200:
+                break
+            time.sleep(0.1)
+        assert answers[-1] == 200 and set(answers) <= {200, 503}
+    finally:
+        close_app(app)

@@ -19,7 +19,8 @@ no fork), each holding the store open with ``Store.read_only``:
 An in-memory store (``EmbeddedStore(None)``, tests only) cannot be opened by another process, so its
 queries run in a thread of the service (kgsched.service.sparql.run_limited) with only the pre-check
 (kgsched.graph.guard) standing between them and a crash. Over a remote store the remote server is the
-evaluator (its own process); the request is abandoned at the deadline. ``QUERY_ISOLATION`` = "thread"
+evaluator (its own process): the request is answered at the deadline and its thread, whose socket
+times out after QUERY_TIMEOUT_SECONDS of silence, frees its slot soon after. ``QUERY_ISOLATION`` = "thread"
 forces the in-thread path, "process" requires workers (an error on a store that cannot have them).
 """
 
@@ -31,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,12 +42,13 @@ from flask import Flask
 
 from kgsched.errors import KgschedError, StoreError, SyntaxProblem
 from kgsched.graph.guard import Limits
-from kgsched.graph.store import EmbeddedStore, Store
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
 from kgsched.service.errors import Busy, QueryTimeout, ResultTooLarge
 
 log = logging.getLogger("kgsched.service.query_workers")
 
 EXTENSION = "kgsched.query_workers"
+REMOTE_SLOTS = "kgsched.remote_query_slots"
 _START_TIMEOUT = 60.0
 
 
@@ -91,6 +94,18 @@ class _LimitedOutput:
         pass
 
 
+def _open_read_only(store_path: str, attempts: int = 3) -> EmbeddedStore:
+    """Open the store read-only; a compaction removing a file during the open is retried."""
+    for attempt in range(attempts):
+        try:
+            return EmbeddedStore(store_path, read_only=True)
+        except StoreError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 def worker_main(connection: Connection, store_path: str) -> None:
     """Answer tasks from the service until the pipe closes: (query, media type, graphs, max bytes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops its workers itself
@@ -110,7 +125,8 @@ def worker_main(connection: Connection, store_path: str) -> None:
             if store is None or signature != opened:
                 if store is not None:
                     store.close()
-                store = EmbeddedStore(store_path, read_only=True)
+                    store = None
+                store = _open_read_only(store_path)
                 opened = signature
             output = _LimitedOutput(max_bytes)
             try:
@@ -289,7 +305,7 @@ class WorkerPool:
 def uses_workers(store: Store, isolation: str) -> bool:
     """Whether this store's user queries run in worker processes (see the module docstring)."""
     on_disk = isinstance(store, EmbeddedStore) and store.path is not None
-    if isolation == "thread":
+    if isolation == "thread" or isinstance(store, RemoteStore):
         return False
     if isolation == "process" and not on_disk:
         raise StoreError("QUERY_ISOLATION = 'process' needs an on-disk embedded store")
@@ -310,9 +326,62 @@ def worker_pool(app: Flask, store: Store) -> WorkerPool | None:
     return pool
 
 
+class _DeadlineOutput(_LimitedOutput):
+    """A result buffer that also stops the transfer once the deadline has passed."""
+
+    def __init__(self, max_bytes: int, deadline: float) -> None:
+        super().__init__(max_bytes)
+        self.deadline = deadline
+        self.late = False
+
+    def write(self, data: bytes) -> int:
+        if time.monotonic() > self.deadline:
+            self.late = True
+            raise OSError("query stopped: time limit")
+        return super().write(data)
+
+
+def evaluate_remote(app: Flask, store: RemoteStore, query: str, media_type: str, default_graphs: Sequence[str],
+                    named_graphs: Sequence[str]) -> tuple[bytes, str]:
+    """The remote server evaluates (its own process). The request runs in a thread whose socket times out
+    after QUERY_TIMEOUT_SECONDS of silence and whose buffer refuses bytes past the deadline, so its slot
+    is free at most one timeout after the deadline (pyoxigraph's 60 s default otherwise)."""
+    timeout, max_bytes = float(app.config["QUERY_TIMEOUT_SECONDS"]), int(app.config["MAX_RESULT_BYTES"])
+    with _POOL_LOCK:
+        slots = app.extensions.setdefault(REMOTE_SLOTS, threading.BoundedSemaphore(int(app.config["QUERY_WORKERS"])))
+    if not slots.acquire(timeout=0.1):
+        raise Busy("too many queries are running; retry in a moment")
+    clone = RemoteStore(store.query_endpoint, store.update_endpoint, store.store_endpoint, timeout=timeout)
+    output = _DeadlineOutput(max_bytes, time.monotonic() + timeout)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["served"] = clone.query_serialized(query, media_type, default_graphs, named_graphs,
+                                                       output=output)[1]
+        except BaseException as exc:  # reported to the request thread
+            outcome["error"] = exc.with_traceback(None)
+        finally:
+            slots.release()
+            done.set()
+
+    threading.Thread(target=run, name="kgsched-remote-query", daemon=True).start()
+    if not done.wait(timeout) or output.late:
+        raise QueryTimeout(f"the query ran longer than {timeout:g} s; narrow it (LIMIT, more specific patterns)")
+    if output.too_large:
+        raise ResultTooLarge(f"the result passed {max_bytes:,} bytes; add a LIMIT or narrow the query")
+    if "error" in outcome:
+        raise outcome["error"]
+    return b"".join(output.parts), outcome["served"]
+
+
 def evaluate_isolated(app: Flask, store: Store, query: str, media_type: str, default_graphs: Sequence[str],
                       named_graphs: Sequence[str]) -> tuple[bytes, str] | None:
-    """Evaluate in a worker and return (body, media type), or None when the caller evaluates in-process."""
+    """Evaluate away from the service — in a worker, or on the remote server — and return (body, media
+    type); None when the caller evaluates in its own thread (an in-memory store, QUERY_ISOLATION=thread)."""
+    if isinstance(store, RemoteStore) and str(app.config.get("QUERY_ISOLATION", "auto")) != "thread":
+        return evaluate_remote(app, store, query, media_type, default_graphs, named_graphs)
     pool = worker_pool(app, store)
     if pool is None:
         return None
