@@ -56,6 +56,7 @@ _PATH_SEPARATORS = {"/", "|"}
 _PATH_OPERANDS = {"^", "!", "(", ")", "*", "+", "?", "a"}
 _CHAIN_KEYWORDS = {"OPTIONAL", "UNION", "MINUS"}
 _OPEN, _CLOSE = "{([", "})]"
+_LOCAL_ESCAPES = set("_~.-!$&'()*+,;=/?#@%")  # PN_LOCAL_ESC: anything else ends the name
 
 
 def unescape_codepoints(text: str) -> str:
@@ -158,7 +159,7 @@ def _local_end(text: str, j: int) -> int:
     n = len(text)
     while j < n:
         c = text[j]
-        if c == "\\" and j + 1 < n:
+        if c == "\\" and j + 1 < n and text[j + 1] in _LOCAL_ESCAPES:
             j += 2
         elif c == "%" and j + 2 < n:
             j += 3
