@@ -228,7 +228,7 @@ def test_a_claim_is_answered_while_100000_triples_are_registered(queue_server: t
 
     thread = threading.Thread(target=big)
     thread.start()
-    threading.Event().wait(1.0)  # the request is in and being checked
+    threading.Event().wait(0.5)  # the request is in and being checked
     assert not finished, "the registration must still be running when the claim is sent"
     outcome["claim"] = http("POST", server.url + "/jobs/claim", headers=bearer(secret))
     finished.append("claim")
