@@ -179,7 +179,7 @@ def test_an_aggregate_is_stopped_at_the_deadline_and_its_worker_slot_freed(embed
     load_federation(embedded_store)
     app = create_app({"STORE_INSTANCE": embedded_store, "QUERY_TIMEOUT_SECONDS": 0.5, "QUERY_WORKERS": 1})
     client = app.test_client()
-    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g <https://w3id.org/kgsched#cores> ?x }"
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # 935³ rows: minutes
     try:
         response = client.get("/sparql", query_string={"query": slow})
         assert response.status_code == 503 and "stopped" in response.json["detail"]

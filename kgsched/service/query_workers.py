@@ -3,8 +3,9 @@
 pyoxigraph 0.5.13 segfaults on some deep or long queries and cannot cancel a query that computes
 everything before its first result (``COUNT(*)`` over a cartesian product). A thread cannot be
 stopped and a segfault takes the whole process, so over an on-disk embedded store ``/sparql`` queries
-run in a small pool of processes (``multiprocessing`` 'spawn' context: the service is threaded, so
-no fork), each holding the store open with ``Store.read_only``:
+run in a small pool of processes (``python -m kgsched.service.query_workers``, started as fresh
+interpreters: the service is threaded, so no fork), each holding the store open with
+``Store.read_only`` and talking over a socket pair:
 
 * a task is sent to an idle worker; at the deadline (QUERY_TIMEOUT_SECONDS) the worker is killed,
   its slot is freed at once, and the caller gets 503; a fresh worker is started in the background;
@@ -28,11 +29,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -150,12 +154,21 @@ def worker_main(connection: Connection, store_path: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 class _Worker:
-    def __init__(self, context: Any, store_path: str) -> None:
-        self.connection, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=worker_main, args=(child, store_path), daemon=True,
-                                       name="kgsched-query-worker")
-        self.process.start()
-        child.close()
+    """One worker: ``python -m kgsched.service.query_workers STORE FD``, talking over a socket pair.
+
+    A plain subprocess rather than a multiprocessing Process: 'spawn' would re-import the parent's main
+    script in the child (breaking any embedding script without a ``__main__`` guard), and fork is unsafe
+    in the threaded service."""
+
+    def __init__(self, store_path: str) -> None:
+        parent, child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kgsched.service.query_workers", store_path, str(child.fileno())],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            child.close()
+        self.connection = Connection(parent.detach())
         if not self.connection.poll(_START_TIMEOUT):
             self.kill()
             raise StoreError("a query worker did not start")
@@ -163,23 +176,38 @@ class _Worker:
             self.connection.recv()
         except (EOFError, OSError) as exc:
             self.kill()
-            raise StoreError(f"a query worker could not open the store: {exc}") from exc
+            raise StoreError(f"a query worker could not start: {exc}") from exc
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self.process.pid
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.poll()
+
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.alive():
             self.process.kill()
-        self.process.join(timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
         self.connection.close()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.connection.send(None)
-        self.process.join(timeout=2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
         self.kill()
+
+
+def _stop_workers(workers: set[_Worker]) -> None:
+    for worker in list(workers):
+        worker.stop()
+    workers.clear()
 
 
 class WorkerPool:
@@ -188,17 +216,18 @@ class WorkerPool:
     def __init__(self, store_path: str | os.PathLike[str], size: int) -> None:
         self.store_path = str(Path(store_path))
         self.size = max(1, int(size))
-        self._context = multiprocessing.get_context("spawn")
         self._slots = threading.BoundedSemaphore(self.size)
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
         self.replaced = 0  # workers killed at a deadline or found dead (for tests and logs)
+        # an app dropped without close_app (or the interpreter exiting) still stops its workers
+        weakref.finalize(self, _stop_workers, self._all)
 
     # -- workers -----------------------------------------------------------------------------------
     def _start(self) -> _Worker:
-        worker = _Worker(self._context, self.store_path)
+        worker = _Worker(self.store_path)
         with self._lock:
             if self._closed:
                 worker.stop()
@@ -210,7 +239,7 @@ class WorkerPool:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.alive():
                     return worker
                 self._discard_locked(worker)
         return self._start()
@@ -247,7 +276,7 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [w.pid for w in self._all if w.pid is not None]
+            return [w.pid for w in self._all]
 
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate(self, query: str, media_type: str, default_graphs: Sequence[str], named_graphs: Sequence[str],
@@ -271,7 +300,7 @@ class WorkerPool:
             except (EOFError, OSError):
                 reply = None
             if reply is None:
-                code = worker.process.exitcode
+                code = worker.exitcode
                 log.warning("a query worker died (exit code %s); replaced", code)
                 self._replace(worker)
                 raise QueryCrashed("the store crashed evaluating this query (its worker process died and was "
@@ -414,3 +443,7 @@ def close_workers(app: Flask) -> None:
 
 
 _POOL_LOCK = threading.Lock()
+
+
+if __name__ == "__main__":  # a worker: python -m kgsched.service.query_workers STORE_DIR SOCKET_FD
+    worker_main(Connection(int(sys.argv[2])), sys.argv[1])
