@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/trace_bench.py
 	$(BIN)/python bench/startup_bench.py
 	$(BIN)/python bench/kinds_bench.py
+	$(BIN)/python bench/registration_bench.py
 
 clean:
 	rm -rf $(VENV) kgsched-data .pytest_cache build *.egg-info

@@ -173,11 +173,30 @@ def test_time_limit_stops_a_streaming_query(embedded_store: Store) -> None:
         time.sleep(0.05)
 
 
-def test_queries_that_cannot_be_interrupted_hold_their_slot_and_others_get_busy(embedded_store: Store) -> None:
-    """An aggregate computes everything before its first write: the request gets 503 at the deadline, the
-    query finishes in the background, and meanwhile the bounded pool answers 'busy' instead of piling up."""
+def test_an_aggregate_is_stopped_at_the_deadline_and_its_worker_slot_freed(embedded_store: Store) -> None:
+    """On an on-disk store the query runs in a worker process: at the deadline the worker is killed, so the
+    only slot is free for the next query at once (no 'busy')."""
     load_federation(embedded_store)
-    app = create_app({"STORE_INSTANCE": embedded_store, "QUERY_TIMEOUT_SECONDS": 0.1, "QUERY_WORKERS": 1})
+    app = create_app({"STORE_INSTANCE": embedded_store, "QUERY_TIMEOUT_SECONDS": 0.5, "QUERY_WORKERS": 1})
+    client = app.test_client()
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # 935³ rows: minutes
+    try:
+        response = client.get("/sparql", query_string={"query": slow})
+        assert response.status_code == 503 and "stopped" in response.json["detail"]
+        assert client.get("/sparql", query_string={"query": ASK}).json == {"head": {}, "boolean": True}
+        assert app.extensions["kgsched.query_workers"].replaced == 1
+    finally:
+        close_app(app)
+
+
+def test_in_thread_queries_that_cannot_be_interrupted_hold_their_slot_and_others_get_busy(
+        embedded_store: Store) -> None:
+    """QUERY_ISOLATION = thread (what an in-memory store gets): an aggregate computes everything before its
+    first write, so the request gets 503 at the deadline, the query finishes in the background, and
+    meanwhile the bounded pool answers 'busy' instead of piling up."""
+    load_federation(embedded_store)
+    app = create_app({"STORE_INSTANCE": embedded_store, "QUERY_TIMEOUT_SECONDS": 0.1, "QUERY_WORKERS": 1,
+                      "QUERY_ISOLATION": "thread"})
     client = app.test_client()
     slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g <https://w3id.org/kgsched#cores> ?x }"
     results: dict[str, int] = {}

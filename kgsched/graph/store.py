@@ -9,6 +9,7 @@ Every write is one SPARQL update (or one store transaction), so it either happen
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -340,6 +341,12 @@ class RemoteStore(Store):
         self.user = user
         self._opener = _opener([self.query_endpoint, self.update_endpoint, self.store_endpoint],
                                user, password, auth)
+
+    def with_timeout(self, timeout: float) -> RemoteStore:
+        """The same server and credentials with another socket timeout (a user's query gives up sooner)."""
+        clone = copy.copy(self)
+        clone.timeout = timeout
+        return clone
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 60.0, **options: Any) -> RemoteStore:

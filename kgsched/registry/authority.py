@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, FOAF, ORG, OWL, PROV, RDF, RDFS
@@ -125,10 +125,11 @@ def _refuse(detail: str, subject: URIRef | None = None, predicate: URIRef | None
     return NotEntitled(detail + " (docs/authority.md)", extra=extra)
 
 
-def check_statements(data: Graph, registrant: URIRef) -> None:
+def check_statements(data: Graph | Any, registrant: URIRef) -> None:
     """Refuse (403) anything in the registration that the registrant is not entitled to state, looking
-    at the statements alone: reserved subjects, system classes, service-only or schema predicates."""
-    for subject in sorted({s for s in data.subjects() if isinstance(s, URIRef)}):
+    at the statements alone: reserved subjects, system classes, service-only or schema predicates.
+    ``data`` is an rdflib graph or the registry's triple set (iteration and ``triples`` patterns)."""
+    for subject in sorted({s for s, _, _ in data if isinstance(s, URIRef)}):
         if str(subject).startswith(RESERVED_NAMESPACES):
             raise _refuse(f"{subject} is in a namespace kgsched reserves for the vocabulary and what the service "
                           "records; describe your own IRIs", subject)
@@ -150,8 +151,8 @@ def check_statements(data: Graph, registrant: URIRef) -> None:
                                   "states it, as a ks:WorkflowVerification in the verifier's own graph", s, p)
                 raise _refuse(f"{_show(p)} is {rule.note or 'recorded by the service'}; a registration may not "
                               "state it", s, p)
-    for verification in data.subjects(RDF.type, KS.WorkflowVerification):
-        creator = data.value(verification, DCTERMS.creator)
+    for verification, _, _ in data.triples((None, RDF.type, KS.WorkflowVerification)):
+        creator = next((o for _, _, o in data.triples((verification, DCTERMS.creator, None))), None)
         if creator is not None and creator != registrant:
             raise _refuse(f"{verification} names {creator} as its verifier, but {registrant} is registering it: "
                           "a verification is stated by the verifier, in its own graph", verification)

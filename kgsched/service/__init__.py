@@ -33,6 +33,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def close_app(app: Flask) -> None:
     """Close the store the app opened (not one it was given)."""
+    from kgsched.service.query_workers import close_workers
+
+    close_workers(app)
     state: ServiceState | None = app.extensions.get("kgsched")
     if state is not None:
         state.close()

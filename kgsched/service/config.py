@@ -16,8 +16,17 @@ then what the caller passes (the CLI's options, or a test's config) — later wi
 | MAX_ATTEMPTS | 3 | claims that may end without a result before a job fails |
 | QUERY_TIMEOUT_SECONDS | 10 | /sparql answers 503 after this |
 | MAX_RESULT_BYTES | 50,000,000 | /sparql refuses results larger than this |
-| QUERY_WORKERS | 4 | /sparql queries running at once (more get 503) |
+| QUERY_WORKERS | 4 | /sparql queries running at once (more get 503); worker processes on an on-disk store |
+| QUERY_ISOLATION | auto | auto: worker processes on an on-disk store, else threads; or thread; or process |
+| QUERY_MAX_CHARS | 200,000 | /sparql pre-check: longest query text |
+| QUERY_MAX_TOKENS | 20,000 | … most tokens (strings, IRIs and names count one each) |
+| QUERY_MAX_NESTING | 64 | … deepest nesting of { ( [ |
+| QUERY_MAX_CHAIN | 100 | … most OPTIONAL/UNION/MINUS in one group |
+| QUERY_MAX_PATH_STEPS | 64 | … most / and | in one property path |
+| QUERY_MAX_EXPRESSION_OPERATORS | 256 | … most operators in one parenthesised expression (FILTER, BIND, SELECT) |
+| SERVICE_ALLOWLIST | [] | endpoint IRIs a query's SERVICE may call (any other SERVICE is refused) |
 | MAX_CONTENT_LENGTH | 5,000,000 | request bodies larger than this get 413 |
+| REGISTRATION_CHUNK_TRIPLES | 2,000 | a larger registration is written in updates of about this many triples |
 """
 
 from __future__ import annotations
@@ -55,7 +64,16 @@ DEFAULTS: dict[str, Any] = {
     "QUERY_TIMEOUT_SECONDS": 10,
     "MAX_RESULT_BYTES": 50_000_000,
     "QUERY_WORKERS": 4,
+    "QUERY_ISOLATION": "auto",
+    "QUERY_MAX_CHARS": 200_000,
+    "QUERY_MAX_TOKENS": 20_000,
+    "QUERY_MAX_NESTING": 64,
+    "QUERY_MAX_CHAIN": 100,
+    "QUERY_MAX_PATH_STEPS": 64,
+    "QUERY_MAX_EXPRESSION_OPERATORS": 256,
+    "SERVICE_ALLOWLIST": [],
     "MAX_CONTENT_LENGTH": 5_000_000,
+    "REGISTRATION_CHUNK_TRIPLES": 2_000,
     "JSON_SORT_KEYS": False,
 }
 

@@ -12,15 +12,14 @@ SPARQL tools on other sites can query it (read-only, no credentials); a browser 
 (``GET /sparql?query=…`` from the address bar) is sent to the query page with that query; relative
 IRIs in a query resolve against the endpoint's own URL (its base IRI).
 
-Every query passes kgsched.graph.guard first (a query nested thousands deep kills the process that
-embeds pyoxigraph), then runs in a worker thread with a time and a size limit:
-
-* the result is written through a buffer that stops the query when it passes MAX_RESULT_BYTES
-  (400) or QUERY_TIMEOUT_SECONDS; streaming queries (most SELECT and CONSTRUCT) stop there and then;
-* the request is answered 503 at the deadline whatever the query does; a query that computes
-  everything before its first result (ORDER BY, aggregates) cannot be interrupted — pyoxigraph has
-  no cancellation — so it finishes in the background, still holding its slot;
-* at most QUERY_WORKERS queries run at once, so such runaways cannot pile up: past that, 503 "busy".
+Every query passes the cheap pre-check of kgsched.graph.guard first (size, tokens, nesting of every
+operator kind, chains, paths, SERVICE only to allowlisted endpoints), but the service does not rely
+on it: on an on-disk store the query runs in a worker process (kgsched.service.query_workers) that
+opens the store read-only, so a crash or a runaway kills only that worker — at the deadline it is
+killed, its slot freed and a replacement started; over a remote store the remote server evaluates and
+the request gives up at the deadline. At most QUERY_WORKERS queries run at once (503 "busy" past
+that); results past MAX_RESULT_BYTES are a 400. Only an in-memory store (tests, QUERY_ISOLATION=thread)
+evaluates in the service's own threads, with the limits of ``run_limited``.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from kgsched.graph.binding import check_iri
 from kgsched.graph.guard import check_query
 from kgsched.service.errors import Busy, Forbidden, QueryTimeout, ResultTooLarge, UnsupportedMediaType
 from kgsched.service.negotiation import negotiate
+from kgsched.service.query_workers import evaluate_isolated, query_limits
 from kgsched.service.state import current
 
 bp = Blueprint("sparql", __name__)
@@ -228,7 +228,7 @@ def sparql() -> Response:
         moved.headers["Vary"] = "Accept"
         return moved  # type: ignore[return-value]
     query, default_graphs, named_graphs = protocol_request()
-    check_query(query)
+    check_query(query, query_limits(current_app.config))
     form = query_form(query)
     if form in UPDATE_FORMS:
         raise Forbidden("this endpoint is read-only: updates are refused")
@@ -242,7 +242,12 @@ def sparql() -> Response:
         return store.query_serialized(query, media_type, default_graphs, named_graphs, output=buffer,
                                       base_iri=base_iri)
 
-    body, served = run_limited(work, float(config["QUERY_TIMEOUT_SECONDS"]), int(config["MAX_RESULT_BYTES"]))
+    # an on-disk store's queries run in worker processes killed at the deadline (kgsched.service.query_workers)
+    isolated = evaluate_isolated(current_app, store, query, media_type, default_graphs, named_graphs, base_iri)
+    if isolated is not None:
+        body, served = isolated
+    else:
+        body, served = run_limited(work, float(config["QUERY_TIMEOUT_SECONDS"]), int(config["MAX_RESULT_BYTES"]))
     response = Response(body, status=200, mimetype=served)
     response.headers["Vary"] = "Accept"
     return response

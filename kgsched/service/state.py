@@ -18,6 +18,7 @@ from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
+from kgsched.registry.writes import DEFAULT_CHUNK_TRIPLES
 
 
 @dataclass
@@ -63,7 +64,8 @@ def init_state(app: Flask) -> ServiceState:
         store=store,
         queue=JobQueue(store, QueueSettings.from_config(config)),
         tokens=TokenStore(store, admin_agent, admin_hash),
-        registry=Registry(store, protected_agents=[admin_agent, LOCAL_ADMIN]),
+        registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or DEFAULT_CHUNK_TRIPLES),
+                          protected_agents=[admin_agent, LOCAL_ADMIN]),
         admin_agent=admin_agent,
         owns_store=owns,
     )
