@@ -100,7 +100,9 @@ def large(triples: int) -> None:
 
 
 def small(registrations: int, clients: int) -> None:
-    bodies = [registration_body(1, tag=f"small{i}") for i in range(registrations)]
+    # each registrant registers its own runners (docs/authority.md), describing itself the first time
+    bodies = [registration_body(1, tag=f"small{i}", owner=f"{FED}bench/registrant-{i % clients}", describe_owner=True)
+              for i in range(registrations)]
     with tempfile.TemporaryDirectory(prefix="kgsched-bench-") as tmp:
         directory = Path(tmp) / "store"
         store = load_federation(EmbeddedStore(directory))
@@ -123,7 +125,7 @@ def small(registrations: int, clients: int) -> None:
                         if not left:
                             return
                         number, body = left.pop()
-                    status = register_http(server.url, body, f"{FED}bench/registrant-{index}")
+                    status = register_http(server.url, body, f"{FED}bench/registrant-{number % clients}")
                     with lock:
                         statuses.append(status)
 
@@ -173,8 +175,9 @@ def claims_during_large(triples: int, jobs: int) -> None:
                 number = 0
                 while not done.is_set():
                     mark = time.perf_counter()
-                    status = register_http(server.url, registration_body(1, tag=f"other{number}"),
-                                           f"{FED}bench/other-{number}")
+                    other = f"{FED}bench/other-{number}"
+                    status = register_http(server.url, registration_body(1, tag=f"other{number}", owner=other,
+                                                                         describe_owner=True), other)
                     assert status == 201, status
                     others.append(time.perf_counter() - mark)
                     number += 1

@@ -111,8 +111,9 @@ def test_well_typed_literals(value: str, datatype: str) -> None:
 RUNNER = """@prefix ks: <https://w3id.org/kgsched#> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
 @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+<https://example.org/fed/person/mallory> a <http://xmlns.com/foaf/0.1/Person> ; <http://xmlns.com/foaf/0.1/name> "M" .
 <https://example.org/m/runner> a ks:JobRunner ; rdfs:label "m" ;
-    ks:ownedBy <https://example.org/fed/person/alice> ; ks:atSite <https://example.org/fed/site/paris> ;
+    ks:ownedBy <https://example.org/fed/person/mallory> ; ks:atSite <https://example.org/fed/site/paris> ;
     ks:cores 4 ; ks:memoryBytes 1000 ; ks:supports ks:PythonCallable ; ks:serves ks:Anyone ;
     rdfs:comment [ rdfs:seeAlso "%s"^^xsd:%s ] .
 """
@@ -125,7 +126,7 @@ def test_registration_refuses_an_ill_typed_literal_on_any_property(federation: S
     before = federation.quad_count()
     with pytest.raises(SyntaxProblem) as caught:
         Registry(federation).register([("runner.ttl", RUNNER % (value, datatype))], MALLORY)
-    assert f"'{value}'" in caught.value.detail and "runner.ttl, line 7" in caught.value.detail
-    assert caught.value.extra["line"] == 7 and caught.value.extra["value"] == value
+    assert f"'{value}'" in caught.value.detail and "runner.ttl, line 8" in caught.value.detail
+    assert caught.value.extra["line"] == 8 and caught.value.extra["value"] == value
     assert federation.quad_count() == before
     Registry(federation).register([("runner.ttl", RUNNER % ("-1", "negativeInteger"))], MALLORY)

@@ -232,7 +232,8 @@ def test_a_claim_is_answered_while_100000_triples_are_registered(queue_server: t
     assert not finished, "the registration must still be running when the claim is sent"
     outcome["claim"] = http("POST", server.url + "/jobs/claim", headers=bearer(secret))
     finished.append("claim")
-    outcome["small"] = register(server.url, registration_body(1, tag="small"), FED + "person/bob")
+    outcome["small"] = register(server.url, registration_body(1, tag="small", owner=FED + "person/bob"),
+                                FED + "person/bob")
     finished.append("small registration")
     thread.join()
     assert outcome["claim"][0] == 200, outcome["claim"]

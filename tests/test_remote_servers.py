@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from rdflib import BNode, Graph, Literal, URIRef
 
-from conftest import ADMIN, EXAMPLES, example_documents
+from conftest import EXAMPLES
 from kgsched.cli import main
 from kgsched.dev.virtuoso_server import VirtuosoServer
 from kgsched.errors import StoreError
@@ -128,7 +128,7 @@ def test_the_command_line_on_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_
     for key, value in virtuoso_server.settings().items():
         monkeypatch.setenv(f"KGSCHED_{key}", value)
     runner = CliRunner()
-    for args in (["init"], ["register", *EXAMPLE_FILES]):
+    for args in (["init"], ["register", "--by-party", *EXAMPLE_FILES]):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, result.output
     counted = runner.invoke(main, ["query", "SELECT (COUNT(*) AS ?n) WHERE { ?r a/rdfs:subClassOf ks:Runner }",
@@ -142,11 +142,12 @@ def test_the_command_line_on_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_
 
 def test_kgsched_serve_over_virtuoso(virtuoso_server: VirtuosoServer, virtuoso_store: RemoteStore) -> None:
     """``kgsched serve`` as a process, pointed at Virtuoso by its settings alone (environment)."""
-    from kgsched.registry.registration import Registry, load_ontology
+    from conftest import register_examples
+    from kgsched.registry.registration import load_ontology
     from service_support import ADMIN_HEADERS, ServeProcess, http
 
     load_ontology(virtuoso_store)
-    Registry(virtuoso_store).register(example_documents(), ADMIN)
+    register_examples(virtuoso_store)
     env = {f"KGSCHED_{key}": value for key, value in virtuoso_server.settings().items()}
     env["KGSCHED_ENDPOINT"] = ""
     with ServeProcess(env=env) as server:

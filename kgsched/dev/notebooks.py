@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kgsched.dev.federation import EXAMPLES, FED, Federation
+from kgsched.dev.parties import party_registrations
 from kgsched.graph.binding import Rows, bind
 from kgsched.namespaces import FOAF, KS, KSID, PROV
 
@@ -41,7 +42,9 @@ def start_federation(*, traces: Iterable[str] = (), register_runners: bool = Fal
     federation.start_service()
     federation.register_base()
     if register_runners:
-        federation.admin.register((EXAMPLES / "runners.ttl").read_bytes(), as_registrant=FED + "admin")
+        runners = EXAMPLES / "runners.ttl"  # each runner registered by its owner (docs/authority.md)
+        for owner, turtle in party_registrations([(runners.name, runners.read_bytes())]):
+            federation.admin.register(turtle, as_registrant=str(owner))
     for name in runner_agents:
         federation.start_runner(name)
     return federation
