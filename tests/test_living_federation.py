@@ -13,6 +13,7 @@ from test_end_to_end import decisions, executions_of, light_curve, register_only
 
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.oxigraph_server import free_port
+from kgsched.runner.agent import ServiceClient, ServiceError
 from kgsched.runner.storage import ProductServer, ProductStore
 
 HEAD_START = "1"
@@ -72,3 +73,53 @@ def test_an_anonymous_job_token_runner_started_after_the_plan_takes_its_job(fede
         assert run["runner"] == FED + "runner/garching-volunteer" and run["outcome"].endswith("#Success")
     finally:
         server.stop()
+
+
+@pytest.fixture
+def patient_federation(tmp_path: Path):
+    """A federation whose plan runners keep a long head start: only a re-plan gives the job to a newcomer."""
+    with Federation(tmp_path, service_env={"KGSCHED_PREFERENCE_SECONDS": "600"}) as running:
+        yield running
+
+
+def test_a_job_whose_only_able_runner_left_is_stalled_and_runs_after_replanning(
+        patient_federation: Federation) -> None:
+    """(b) Paris, the only able runner, deregisters: the job is reported stalled with the reason. Bob may
+    not re-plan Alice's plan; Alice does once Geneva has joined, and Geneva runs the job."""
+    federation = patient_federation
+    alice = start_with_faults(federation)
+    register_only(federation, "paris-cluster")
+    answer = federation.submit(alice, light_curve(20, 40))
+    plan_id = answer["plan"]["plan"].rsplit("/", 1)[-1]
+    [job] = [j["job"] for j in answer["jobs"]]
+    as_alice = ServiceClient(federation.url, alice)
+    before = as_alice.call("GET", f"/plans/{plan_id}/jobs")[1]
+    assert before["stalled"] is False and before["jobs"][0]["stalled"] is None
+
+    federation.admin.call("DELETE", "/registrations", query={"as": FED + "person/dave"})  # Paris leaves
+    after = as_alice.call("GET", f"/plans/{plan_id}/jobs")[1]
+    assert after["stalled"] is True and after["replan_url"].endswith(f"/plans/{plan_id}/replan")
+    [stalled] = after["jobs"]
+    assert stalled["state"] == "queued", stalled
+    assert stalled["stalled"].startswith("waiting for a runner able to run light-curve for alice: ")
+    listed = {j["job"]: j for j in as_alice.call("GET", "/jobs")[1]["jobs"]}
+    assert listed[job]["stalled"] == stalled["stalled"]
+
+    bob = ServiceClient(federation.url, federation.token_for(FED + "person/bob"))
+    with pytest.raises(ServiceError) as refused:
+        bob.call("POST", f"/plans/{plan_id}/replan", {})
+    assert refused.value.status == 403
+
+    federation.start_runner("geneva-batch")  # joins later; the head start (600 s) keeps it off the old job
+    status, replanned = as_alice.call("POST", f"/plans/{plan_id}/replan", {})
+    assert status == 201 and replanned["revision_of"] == answer["plan"]["plan"]
+    [step] = replanned["plan"]["steps"]
+    assert step["decision"] == "recompute" and step["runner"] == FED + "runner/geneva-batch"
+    assert [(j["job"], j["new"], j["refreshed"]) for j in replanned["jobs"]] == [(job, False, True)]
+    [state] = federation.wait_for_jobs([job], timeout=90)
+    assert state["state"] == "done"
+    [run] = executions_of(federation, answer["plan"]["root"])
+    assert run["runner"] == FED + "runner/geneva-batch"
+    # what is done stays done: re-planning again reuses the product and queues nothing
+    status, again = as_alice.call("POST", f"/plans/{plan_id}/replan", {})
+    assert again["plan"]["summary"] == {"reuse": 1, "recompute": 0, "cannot": 0} and again["jobs"] == []

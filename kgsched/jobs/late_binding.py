@@ -62,17 +62,30 @@ def able_for(store: Store, runner: URIRef, pairs: set[tuple[URIRef, URIRef]]) ->
 
 def reads_all_datasets(store: Store, runner: URIRef, expressions: set[URIRef], plans: URIRef = PLANS_GRAPH
                        ) -> set[URIRef]:
-    """The expressions all of whose datasets ``runner`` may read (queries/datasets.rq: held or readable,
-    and a compute-to-data dataset only at its site with its registrant's grant)."""
+    """The expressions all of whose datasets ``runner`` may read."""
+    readers = readers_of(store, expressions, plans)
+    return {e for e in expressions if e not in readers or runner in readers[e][1]}
+
+
+def readers_of(store: Store, expressions: set[URIRef], plans: URIRef = PLANS_GRAPH
+               ) -> dict[URIRef, tuple[set[URIRef], set[URIRef]]]:
+    """For each expression that reads datasets directly: (those datasets, the runners that may read all
+    of them) — queries/datasets.rq: held or readable, and a compute-to-data dataset only at its site with
+    its registrant's grant. Expressions reading no dataset are left out (any runner will do)."""
     if not expressions:
-        return set()
+        return {}
     needs: dict[URIRef, set[URIRef]] = defaultdict(set)
     for row in queries.select(store, "expression-datasets",
                               [{"expression": e, "plans": plans} for e in sorted(expressions)]):
         needs[row["expression"]].add(row["dataset"])
     datasets = sorted({d for ds in needs.values() for d in ds})
-    readable: set[URIRef] = set()
+    readers: dict[URIRef, set[URIRef]] = defaultdict(set)
     if datasets:
-        readable = {row["dataset"] for row in queries.select(store, "datasets", {"dataset": datasets})
-                    if row.get("reader") == runner}
-    return {e for e in expressions if needs.get(e, set()) <= readable}
+        for row in queries.select(store, "datasets", {"dataset": datasets}):
+            if row.get("reader") is not None:
+                readers[row["dataset"]].add(row["reader"])
+    result: dict[URIRef, tuple[set[URIRef], set[URIRef]]] = {}
+    for expression, ds in needs.items():
+        may = set.intersection(*(readers.get(d, set()) for d in ds))
+        result[expression] = (ds, may)
+    return result

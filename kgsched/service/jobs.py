@@ -20,11 +20,13 @@ import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from rdflib import URIRef
 
 from kgsched.clock import iso
 from kgsched.errors import InvalidRequest
 from kgsched.graph.binding import check_iri
 from kgsched.jobs.queue import job_iri
+from kgsched.jobs.stalls import stalled_reasons
 from kgsched.namespaces import KS
 from kgsched.provenance.recording import ResultReport
 from kgsched.registry.tokens import Identity
@@ -96,9 +98,19 @@ def refuse(job_id: str) -> Response:
     return jsonify(receipt)
 
 
+def with_stalls(jobs: list[dict[str, Any]]) -> None:
+    """Add ``stalled`` (the reason, or None) to each job described: only queued jobs can be stalled."""
+    queued = [URIRef(job["job_iri"]) for job in jobs if job["state"] == "queued"]
+    reasons = stalled_reasons(current().store, queued)
+    for job in jobs:
+        job["stalled"] = reasons.get(URIRef(job["job_iri"]))
+
+
 @bp.get("/jobs/<job_id>")
 def describe(job_id: str) -> Response:
-    return jsonify(current().queue.describe(job_iri(job_id)))
+    described = current().queue.describe(job_iri(job_id))
+    with_stalls([described])
+    return jsonify(described)
 
 
 @bp.get("/jobs")
@@ -106,4 +118,5 @@ def list_jobs() -> Response:
     state = request.args.get("state")
     runner = request.args.get("runner")
     jobs: list[dict[str, Any]] = current().queue.list(state, check_iri(runner) if runner else None)  # type: ignore[arg-type]
+    with_stalls(jobs)
     return jsonify({"jobs": jobs, "count": len(jobs)})
