@@ -14,18 +14,37 @@ from flask.testing import FlaskClient
 from conftest import ROOT
 from kgsched.graph.store import Store
 from kgsched.service import close_app, create_app
-from service_support import ADMIN_HEADERS, ADMIN_TOKEN, ALICE, BOB, bearer, load_federation
+from service_support import (
+    ADMIN_HEADERS,
+    ADMIN_TOKEN,
+    ALICE,
+    ALICE_LAPTOP,
+    BOB,
+    GENEVA,
+    PARIS,
+    bearer,
+    load_federation,
+)
 
+RUNNERS = (GENEVA, PARIS, ALICE_LAPTOP)
 REQUEST = json.loads((ROOT / "examples" / "requests" / "combined-light-curve.json").read_text())
+
+
+def make_client(store: Store, **config: object) -> Iterator[FlaskClient]:
+    load_federation(store)
+    app: Flask = create_app({"STORE_INSTANCE": store, "ADMIN_TOKEN": ADMIN_TOKEN,
+                             "ADMIN_AGENT": "https://example.org/fed/admin", **config})
+    yield app.test_client()
+    close_app(app)
 
 
 @pytest.fixture
 def client(embedded_store: Store) -> Iterator[FlaskClient]:
-    load_federation(embedded_store)
-    app: Flask = create_app({"STORE_INSTANCE": embedded_store, "ADMIN_TOKEN": ADMIN_TOKEN,
-                             "ADMIN_AGENT": "https://example.org/fed/admin"})
-    yield app.test_client()
-    close_app(app)
+    """The runners of the example federation, each having called the service once (so none is silent)."""
+    for test_client in make_client(embedded_store):
+        for runner in RUNNERS:
+            test_client.post("/jobs/claim", headers=token(test_client, runner))
+        yield test_client
 
 
 def token(client: FlaskClient, agent: object) -> dict[str, str]:
@@ -44,7 +63,7 @@ def test_the_requester_replans_keeping_the_queued_jobs(client: FlaskClient, embe
     assert planned.status_code == 201
     plan_id = planned.headers["Location"].rsplit("/", 1)[1]
     listed = client.get(f"/plans/{plan_id}/jobs").json
-    assert listed["stalled"] is False and all(j["stalled"] is None for j in listed["jobs"])
+    assert listed["stalled"] is False and all(j["stalled"] is None for j in listed["jobs"]), listed
 
     replanned = client.post(f"/plans/{plan_id}/replan", headers=alice)
     assert replanned.status_code == 201, replanned.json
@@ -74,3 +93,25 @@ def test_only_the_requester_or_the_administrator_may_replan(client: FlaskClient,
 @pytest.mark.parametrize("plan_id", ["0" * 32, "not-a-plan"])
 def test_replanning_an_unknown_plan_is_not_found(client: FlaskClient, plan_id: str) -> None:
     assert client.post(f"/plans/{plan_id}/replan", headers=token(client, ALICE)).status_code == 404
+
+
+@pytest.mark.parametrize("silence", [300, 0])
+def test_a_job_whose_able_runners_are_all_silent_is_stalled(embedded_store: Store, silence: int) -> None:
+    for client in make_client(embedded_store, RUNNER_SILENCE_SECONDS=silence):
+        alice = token(client, ALICE)
+        planned = client.post("/plans", json=REQUEST, headers=alice)
+        plan_id = planned.headers["Location"].rsplit("/", 1)[1]
+        listed = client.get(f"/plans/{plan_id}/jobs").json
+        assert listed["stalled"] is True  # no runner has called the service yet
+        assert all("have not been in touch for" in j["stalled"] for j in listed["jobs"])
+        geneva = token(client, GENEVA)
+        assert client.post("/jobs/claim", headers=geneva).status_code == 200  # Geneva is in touch now
+        after = {j["job"]: j for j in client.get("/jobs").json["jobs"]}
+        queued = [j for j in after.values() if j["state"] == "queued"]
+        assert len(queued) == 2
+        if silence:
+            assert all(j["stalled"] is None for j in queued)  # Geneva may run them
+        else:
+            assert all("have not been in touch for 0 s" in j["stalled"] for j in queued)
+        claimed = [j for j in after.values() if j["state"] == "claimed"]
+        assert len(claimed) == 1 and claimed[0]["stalled"] is None

@@ -10,6 +10,7 @@ runner's claim could find it". The requester may then re-plan (kgsched.jobs.repl
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -17,6 +18,7 @@ from rdflib import URIRef
 
 from kgsched.graph import queries
 from kgsched.graph.store import Store
+from kgsched.jobs.contact import last_contacts
 from kgsched.jobs.late_binding import readers_of
 from kgsched.namespaces import JOBS_GRAPH, PLANS_GRAPH
 from kgsched.planning.facts import Eligibility
@@ -27,10 +29,13 @@ def _true(term: object) -> bool:
     return str(term) in ("true", "1")
 
 
-def stalled_reasons(store: Store, jobs: Iterable[URIRef], jobs_graph: URIRef = JOBS_GRAPH,
+def stalled_reasons(store: Store, jobs: Iterable[URIRef], *, now: dt.datetime | None = None,
+                    silence_seconds: float | None = None, jobs_graph: URIRef = JOBS_GRAPH,
                     plans: URIRef = PLANS_GRAPH) -> dict[URIRef, str]:
     """For each of ``jobs`` (queued ones: the caller passes only those) that no registered runner may run
-    now, why: "waiting for a runner able to …". Jobs some runner may run are left out."""
+    now, why: "waiting for a runner able to …". Given ``now`` and ``silence_seconds``, a job whose able
+    runners have all been out of touch longer than that (kgsched.jobs.contact) is stalled too. Jobs some
+    runner may run are left out."""
     jobs = sorted(set(jobs))
     if not jobs:
         return {}
@@ -53,6 +58,7 @@ def stalled_reasons(store: Store, jobs: Iterable[URIRef], jobs_graph: URIRef = J
                 _true(row["trustsVerifier"]), _true(row["servesRequester"])))
     readers = readers_of(store, {expression for expression, _w, _r in need.values()}, plans)
     reasons: dict[URIRef, str] = {}
+    silent: dict[URIRef, set[URIRef]] = {}
     for job, (expression, workflow, requester) in sorted(need.items()):
         rows_for = sorted(eligibility.get((workflow, requester), []), key=lambda e: e.runner)
         able = {e.runner for e in rows_for if e.able}
@@ -69,4 +75,17 @@ def stalled_reasons(store: Store, jobs: Iterable[URIRef], jobs_graph: URIRef = J
         if not able - excluded.get(job, set()):
             gone = ", ".join(short(r) for r in sorted(able))
             reasons[job] = prefix + f"every able runner ({gone}) already failed or refused it"
+            continue
+        if now is not None and silence_seconds is not None:
+            able -= excluded.get(job, set())
+            silent.setdefault(job, able)
+    if silent:
+        contacts = last_contacts(store, {r for able in silent.values() for r in able}, jobs_graph)
+        horizon = now - dt.timedelta(seconds=silence_seconds)  # type: ignore[operator]
+        for job, able in silent.items():
+            if not any(r in contacts and contacts[r] > horizon for r in able):
+                names = ", ".join(short(r) for r in sorted(able))
+                workflow, requester = need[job][1], need[job][2]
+                reasons[job] = (f"waiting for a runner able to run {short(workflow)} for {short(requester)}: "
+                                f"the able runners ({names}) have not been in touch for {silence_seconds:g} s")
     return reasons

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from rdflib import URIRef
 
-from kgsched.clock import iso
+from kgsched.clock import iso, utcnow
 from kgsched.errors import InvalidRequest
 from kgsched.graph.binding import check_iri
 from kgsched.jobs.queue import job_iri
@@ -47,6 +47,7 @@ def require_runner() -> Identity:
         raise Forbidden(f"{identity.agent} is not a registered runner")
     if KS.AnonymousJobTokenRunner in kinds and not identity.one_job:
         raise Forbidden("an anonymous job-token runner claims only with a one-job token")
+    current().contacts.note(identity.agent)  # for the stalled view (kgsched.jobs.contact)
     return identity
 
 
@@ -101,7 +102,8 @@ def refuse(job_id: str) -> Response:
 def with_stalls(jobs: list[dict[str, Any]]) -> None:
     """Add ``stalled`` (the reason, or None) to each job described: only queued jobs can be stalled."""
     queued = [URIRef(job["job_iri"]) for job in jobs if job["state"] == "queued"]
-    reasons = stalled_reasons(current().store, queued)
+    state = current()
+    reasons = stalled_reasons(state.store, queued, now=utcnow(), silence_seconds=state.silence_seconds)
     for job in jobs:
         job["stalled"] = reasons.get(URIRef(job["job_iri"]))
 
