@@ -47,14 +47,20 @@ def require_runner() -> Identity:
         raise Forbidden(f"{identity.agent} is not a registered runner")
     if KS.AnonymousJobTokenRunner in kinds and not identity.one_job:
         raise Forbidden("an anonymous job-token runner claims only with a one-job token")
-    current().contacts.note(identity.agent)  # for the stalled view (kgsched.jobs.contact)
     return identity
+
+
+def in_touch(identity: Identity) -> None:
+    """Note the runner's contact (kgsched.jobs.contact) — only after a call that succeeded, so a refused
+    call changes nothing."""
+    current().contacts.note(identity.agent)
 
 
 @bp.post("/jobs/claim")
 def claim() -> Response:
     identity = require_runner()
     grant = current().queue.claim(identity.agent, identity.token, identity.one_job)
+    in_touch(identity)
     if grant is None:
         return Response(status=204)
     body = grant.to_json()
@@ -75,6 +81,7 @@ def heartbeat(job_id: str) -> Response:
         raise InvalidRequest("progress must be a number between 0 and 1")
     until = current().queue.heartbeat(job, identity.agent, payload.get("claim_token", ""), token=identity.token,
                                       one_job=identity.one_job, progress=progress)
+    in_touch(identity)
     return jsonify({"job": job_id, "lease_until": iso(until)})
 
 
@@ -86,6 +93,7 @@ def result(job_id: str) -> Response:
     report = ResultReport.from_json(payload)
     receipt = current().queue.report(job, identity.agent, payload.get("claim_token", ""), report,
                                      token=identity.token, one_job=identity.one_job)
+    in_touch(identity)
     return jsonify(receipt.to_json())
 
 
@@ -96,6 +104,7 @@ def refuse(job_id: str) -> Response:
     payload = json_object({"claim_token", "reason"})
     receipt = current().queue.refuse(job, identity.agent, payload.get("claim_token", ""), payload.get("reason"),
                                      token=identity.token, one_job=identity.one_job)
+    in_touch(identity)
     return jsonify(receipt)
 
 
