@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_end_to_end import decisions, executions_of, light_curve, register_only, start_with_faults
+from rdflib import URIRef
+from test_end_to_end import decisions, executions_of, light_curve, register_only, start_with_faults, wait_for
 
 from kgsched.dev.federation import FED, Federation
 from kgsched.dev.oxigraph_server import free_port
@@ -17,6 +18,7 @@ from kgsched.runner.agent import ServiceClient, ServiceError
 from kgsched.runner.storage import ProductServer, ProductStore
 
 HEAD_START = "1"
+JOBS = "https://w3id.org/kgsched/graph/jobs"
 
 
 @pytest.fixture
@@ -75,6 +77,10 @@ def test_an_anonymous_job_token_runner_started_after_the_plan_takes_its_job(fede
         server.stop()
 
 
+def in_touch(federation: Federation, runner: str) -> bool:
+    return bool(federation.named("runner-contacts", [{"runner": URIRef(runner), "jobs": URIRef(JOBS)}]))
+
+
 @pytest.fixture
 def patient_federation(tmp_path: Path):
     """A federation whose plan runners keep a long head start: only a re-plan gives the job to a newcomer."""
@@ -88,7 +94,9 @@ def test_a_job_whose_only_able_runner_left_is_stalled_and_runs_after_replanning(
     not re-plan Alice's plan; Alice does once Geneva has joined, and Geneva runs the job."""
     federation = patient_federation
     alice = start_with_faults(federation)
-    register_only(federation, "paris-cluster")
+    federation.start_runner("paris-cluster")
+    wait_for(lambda: in_touch(federation, FED + "runner/paris-cluster"), "Paris to poll the service")
+    federation.stop_runner("paris-cluster")  # registered, recently in touch, not running
     answer = federation.submit(alice, light_curve(20, 40))
     plan_id = answer["plan"]["plan"].rsplit("/", 1)[-1]
     [job] = [j["job"] for j in answer["jobs"]]
