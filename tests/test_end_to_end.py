@@ -108,6 +108,8 @@ def test_demo_flow_end_to_end(federation: Federation) -> None:
 
 
 def start_with_faults(federation: Federation, lease_seconds: float = 60) -> str:
+    # the fault tests say which runner takes a job: no late binding by runners the plan did not name
+    federation.service_env.setdefault("KGSCHED_PREFERENCE_SECONDS", "3600")
     federation.start_service(lease_seconds=lease_seconds)
     federation.register_base()
     faults = ROOT / "tests" / "data" / "fault-workflows.ttl"

@@ -37,6 +37,7 @@ from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
+from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.product_sources import ProductSources, place
 from kgsched.jobs.service_call import service_call
 from kgsched.jobs.states import (
@@ -97,6 +98,7 @@ class QueueSettings:
     max_backoff_seconds: float = 0.5
     report_rounds: int = 40
     report_grace_seconds: float | None = None  # default: ten leases, at least 5 minutes
+    preference_seconds: float = 30.0  # the plan's runners' head start before late binding (jobs/late_binding.py)
 
     @property
     def grace(self) -> float:
@@ -126,6 +128,7 @@ class QueueSettings:
             heartbeat_margin_seconds=None if margin is None else number("HEARTBEAT_MARGIN_SECONDS", 0, 0),
             max_attempts=int(number("MAX_ATTEMPTS", cls.max_attempts, 1)),
             claim_rounds=int(number("CLAIM_ROUNDS", cls.claim_rounds, 1)),
+            preference_seconds=number("PREFERENCE_SECONDS", cls.preference_seconds, 0),
         )
 
 
@@ -333,6 +336,8 @@ class JobQueue:
             cutoff = now - dt.timedelta(seconds=self.settings.clock_skew_seconds)
             jobs += [row["job"] for row in queries.select(self.store, "job-candidates-expired", [
                 {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}])]
+        if len(jobs) < self.settings.candidate_pool:  # late binding: jobs the plan did not name us for
+            jobs += late_candidates(self.store, runner, now, self.settings.preference_seconds, self.graph)
         return jobs
 
     # -- the claim protocol, step by step (the tests interleave these) ------------------------------

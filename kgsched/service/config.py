@@ -13,6 +13,8 @@ then what the caller passes (the CLI's options, or a test's config) — later wi
 | ADMIN_AGENT | urn:kgsched:agent:local-admin | the agent the admin token acts as |
 | LEASE_SECONDS | 60 | lease a claim gets, renewed by each heartbeat |
 | CLOCK_SKEW_SECONDS | 2 | clock difference allowed between replicas |
+| PREFERENCE_SECONDS | 30 | the plan's runners' head start on a job; then any runner able at claim time may take it |
+| RUNNER_SILENCE_SECONDS | 300 | a queued job whose able runners have all been silent this long is reported stalled |
 | MAX_ATTEMPTS | 3 | claims that may end without a result before a job fails |
 | QUERY_TIMEOUT_SECONDS | 10 | /sparql answers 503 after this |
 | MAX_RESULT_BYTES | 50,000,000 | /sparql refuses results larger than this |
@@ -60,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 60,
     "CLOCK_SKEW_SECONDS": 2,
     "MAX_ATTEMPTS": 3,
+    "PREFERENCE_SECONDS": 30,
+    "RUNNER_SILENCE_SECONDS": 300,
     "CLAIM_ROUNDS": 12,
     "QUERY_TIMEOUT_SECONDS": 10,
     "MAX_RESULT_BYTES": 50_000_000,

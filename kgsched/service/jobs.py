@@ -20,11 +20,13 @@ import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
+from rdflib import URIRef
 
-from kgsched.clock import iso
+from kgsched.clock import iso, utcnow
 from kgsched.errors import InvalidRequest
 from kgsched.graph.binding import check_iri
 from kgsched.jobs.queue import job_iri
+from kgsched.jobs.stalls import stalled_reasons
 from kgsched.namespaces import KS
 from kgsched.provenance.recording import ResultReport
 from kgsched.registry.tokens import Identity
@@ -48,10 +50,17 @@ def require_runner() -> Identity:
     return identity
 
 
+def in_touch(identity: Identity) -> None:
+    """Note the runner's contact (kgsched.jobs.contact) — only after a call that succeeded, so a refused
+    call changes nothing."""
+    current().contacts.note(identity.agent)
+
+
 @bp.post("/jobs/claim")
 def claim() -> Response:
     identity = require_runner()
     grant = current().queue.claim(identity.agent, identity.token, identity.one_job)
+    in_touch(identity)
     if grant is None:
         return Response(status=204)
     body = grant.to_json()
@@ -72,6 +81,7 @@ def heartbeat(job_id: str) -> Response:
         raise InvalidRequest("progress must be a number between 0 and 1")
     until = current().queue.heartbeat(job, identity.agent, payload.get("claim_token", ""), token=identity.token,
                                       one_job=identity.one_job, progress=progress)
+    in_touch(identity)
     return jsonify({"job": job_id, "lease_until": iso(until)})
 
 
@@ -83,6 +93,7 @@ def result(job_id: str) -> Response:
     report = ResultReport.from_json(payload)
     receipt = current().queue.report(job, identity.agent, payload.get("claim_token", ""), report,
                                      token=identity.token, one_job=identity.one_job)
+    in_touch(identity)
     return jsonify(receipt.to_json())
 
 
@@ -93,12 +104,24 @@ def refuse(job_id: str) -> Response:
     payload = json_object({"claim_token", "reason"})
     receipt = current().queue.refuse(job, identity.agent, payload.get("claim_token", ""), payload.get("reason"),
                                      token=identity.token, one_job=identity.one_job)
+    in_touch(identity)
     return jsonify(receipt)
+
+
+def with_stalls(jobs: list[dict[str, Any]]) -> None:
+    """Add ``stalled`` (the reason, or None) to each job described: only queued jobs can be stalled."""
+    queued = [URIRef(job["job_iri"]) for job in jobs if job["state"] == "queued"]
+    state = current()
+    reasons = stalled_reasons(state.store, queued, now=utcnow(), silence_seconds=state.silence_seconds)
+    for job in jobs:
+        job["stalled"] = reasons.get(URIRef(job["job_iri"]))
 
 
 @bp.get("/jobs/<job_id>")
 def describe(job_id: str) -> Response:
-    return jsonify(current().queue.describe(job_iri(job_id)))
+    described = current().queue.describe(job_iri(job_id))
+    with_stalls([described])
+    return jsonify(described)
 
 
 @bp.get("/jobs")
@@ -106,4 +129,5 @@ def list_jobs() -> Response:
     state = request.args.get("state")
     runner = request.args.get("runner")
     jobs: list[dict[str, Any]] = current().queue.list(state, check_iri(runner) if runner else None)  # type: ignore[arg-type]
+    with_stalls(jobs)
     return jsonify({"jobs": jobs, "count": len(jobs)})

@@ -106,9 +106,16 @@ def document(version: str) -> dict[str, Any]:
                 "parameters": [{"name": "plan_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "RDF", "content": RDF_MEDIA}, "404": ERROR}}},
             "/plans/{plan_id}/jobs": {"get": {
-                "summary": "the jobs a plan queued",
+                "summary": "the jobs a plan queued; a queued job no registered runner may run now has a reason "
+                           "in stalled",
                 "parameters": [{"name": "plan_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _ok("jobs"), "404": ERROR}}},
+            "/plans/{plan_id}/replan": {"post": {
+                "summary": "decide the plan's request again against today's federation and cache (the plan's "
+                           "requester or the administrator): what is done is reused, queued jobs get the new runners",
+                "security": BEARER,
+                "parameters": [{"name": "plan_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"201": _ok("the new plan and its jobs"), "401": ERROR, "403": ERROR, "404": ERROR}}},
             "/jobs": {"get": {
                 "summary": "jobs (oldest 1,000), ?state=queued|claimed|done|failed, ?runner=IRI",
                 "responses": {"200": _ok("jobs"), "400": ERROR}}},

@@ -19,11 +19,13 @@ from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.rdfio import parse_rdf
 from kgsched.jobs.queue import job_id
+from kgsched.jobs.replan import link_revision, recorded_request, refresh_active_jobs
 from kgsched.namespaces import JOBS_GRAPH, KSID, PLANS_GRAPH, bind_prefixes
 from kgsched.planning.model import PlanOptions
 from kgsched.planning.planner import plan_request, store_plan
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
+from kgsched.service.jobs import with_stalls
 from kgsched.service.negotiation import graph_response
 from kgsched.service.state import current
 
@@ -90,9 +92,38 @@ def show(plan_id: str) -> Response:
 
 @bp.get("/plans/<plan_id>/jobs")
 def plan_jobs(plan_id: str) -> Response:
-    """The jobs the plan queued, with their current state."""
+    """The jobs the plan queued, with their current state; a queued job no registered runner may run now
+    says so in ``stalled`` (kgsched.jobs.stalls), and the requester may re-plan."""
     iri = plan_iri(plan_id)
     queue = current().queue
     rows = queries.select(current().store, "plan-jobs", [{"plan": iri, "jobs": JOBS_GRAPH}])
-    return jsonify({"plan": str(iri), "jobs": [queue.describe(row["job"]) | {"url": url_for(
-        "jobs.describe", job_id=job_id(row["job"]))} for row in rows]})
+    jobs = [queue.describe(row["job"]) | {"url": url_for("jobs.describe", job_id=job_id(row["job"]))}
+            for row in rows]
+    with_stalls(jobs)
+    stalled = any(job["stalled"] for job in jobs)
+    return jsonify({"plan": str(iri), "jobs": jobs, "stalled": stalled,
+                    **({"replan_url": url_for(".replan", plan_id=plan_id)} if stalled else {})})
+
+
+@bp.post("/plans/<plan_id>/replan")
+def replan(plan_id: str) -> tuple[Response, int]:
+    """Decide the plan's request again against today's federation and cache (kgsched.jobs.replan): what
+    is done is reused, a job still queued gets the new plan's runners. Only the plan's requester or the
+    administrator may."""
+    identity = require_identity()
+    old = plan_iri(plan_id)
+    state = current()
+    request_graph, requester = recorded_request(state.store, old)
+    if not identity.admin and identity.agent != requester:
+        raise Forbidden("only the plan's requester or the administrator may re-plan it")
+    plan = plan_request(state.store, request_graph, requester)
+    store_plan(state.store, plan)
+    link_revision(state.store, plan.iri, old)
+    refreshed = set(refresh_active_jobs(state.queue, plan))
+    jobs = state.queue.enqueue_plan(plan)
+    for job in jobs:
+        job["url"] = url_for("jobs.describe", job_id=job["job"])
+        job["refreshed"] = URIRef(job["job_iri"]) in refreshed
+    response = jsonify({"plan": plan.to_json(), "jobs": jobs, "revision_of": str(old)})
+    response.headers["Location"] = url_for(".show", plan_id=str(plan.iri).rsplit("/", 1)[-1])
+    return response, 201

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from rdflib import URIRef
 
+from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import RemoteStore, Store, open_store
+from kgsched.jobs.contact import RunnerContacts
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
 from kgsched.registry.registration import Registry, load_ontology
@@ -29,6 +31,8 @@ class ServiceState:
     registry: Registry
     admin_agent: URIRef
     owns_store: bool
+    contacts: RunnerContacts
+    silence_seconds: float = 300.0
 
     @property
     def store_kind(self) -> str:
@@ -60,6 +64,10 @@ def init_state(app: Flask) -> ServiceState:
         admin_hash = token_hash(str(config["ADMIN_TOKEN"]))
         config["ADMIN_TOKEN"] = None  # keep only the hash in memory
     admin_agent = check_iri(str(config["ADMIN_AGENT"]))
+    silence = config.get("RUNNER_SILENCE_SECONDS", 300)
+    if isinstance(silence, bool) or not isinstance(silence, int | float) or silence < 0:
+        raise InvalidRequest(f"configuration RUNNER_SILENCE_SECONDS must be a number ≥ 0; got {silence!r}")
+    silence = float(silence)
     state = ServiceState(
         store=store,
         queue=JobQueue(store, QueueSettings.from_config(config)),
@@ -68,6 +76,8 @@ def init_state(app: Flask) -> ServiceState:
                           protected_agents=[admin_agent, LOCAL_ADMIN]),
         admin_agent=admin_agent,
         owns_store=owns,
+        contacts=RunnerContacts(store, silence / 4),
+        silence_seconds=silence,
     )
     app.extensions["kgsched"] = state
     return state
