@@ -256,8 +256,9 @@ class InputUsed:
         info = self.storages.get(replica.storage) or StorageInfo(replica.storage)
         entry: dict[str, Any] = {"replica": str(replica.iri), "location": replica.location,
                                  **info.to_json()}
-        if replica.served_by is not None:  # on the runner's product server, over http(s)
-            entry["kind"] = "http"
+        if replica.served_by is not None or replica.location.startswith(("http://", "https://")):
+            entry["kind"] = "http"  # a product server or a storage's web address: fetched over http(s)
+        if replica.served_by is not None:
             entry["served_by"] = str(replica.served_by)
         return entry
 
@@ -496,8 +497,13 @@ def read_arguments(store: Store, expression: URIRef, runner_storage: tuple[URIRe
         return not records or any(r.available for r in records)
 
     def order(record: ReplicaRecord) -> tuple[int, str]:
-        own = record.storage in runner_storage and record.served_by is None
-        return (0 if own else 2 if record.served_by is not None else 1, str(record.iri))
+        """The runner's own site storage (a shared directory or bucket) first, runners' servers last."""
+        if record.served_by is not None:
+            return 4, str(record.iri)
+        declared = record.storage in infos and infos[record.storage].kind != "http" and \
+            not record.location.startswith(("http://", "https://"))
+        own = record.storage in runner_storage
+        return (0 if own and declared else 1 if own else 2 if declared else 3), str(record.iri)
 
     for name, entry in sorted(upstream.items()):
         products = sorted(entry["products"].values(),

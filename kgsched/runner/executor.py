@@ -175,7 +175,8 @@ class Executor:
             except ReplicaUnreadable as exc:
                 self._failures.append({"replica": str(replica.get("replica")), "status": exc.status,
                                        "reason": exc.reason[:500]})
-                tried.append(f"{replica.get('location')}: {exc.status} ({exc.reason})")
+                what = "corrupted transfer, not used" if exc.status == "corrupt" else exc.status
+                tried.append(f"{replica.get('location')}: {what} ({exc.reason})")
             except NotFromHere as exc:
                 tried.append(f"{replica.get('location')}: not readable from here ({exc})")
             except Exception as exc:  # noqa: BLE001 - e.g. boto3 missing on this machine: try the next replica
