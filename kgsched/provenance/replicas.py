@@ -34,6 +34,7 @@ from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH
 from kgsched.product_urls import s3_location, storage_key
+from kgsched.registry.tokens import TOKENS_GRAPH
 
 Triple = tuple[Node, Node, Node]
 
@@ -195,7 +196,7 @@ def clear_stale_statuses(store: Store, replicas: Iterable[URIRef]) -> None:
 def mark_departed(store: Store, runners: Iterable[URIRef], now: dt.datetime) -> list[URIRef]:
     """Mark gone the available runner-local replicas of those of ``runners`` that left (no longer
     registered, or no token left); returns the replicas marked."""
-    candidates = sorted(set(runners))
+    candidates = [r for r in sorted(set(runners)) if departed(store, r)]
     if not candidates:
         return []
     with store.write_lock:
@@ -208,6 +209,14 @@ def mark_departed(store: Store, runners: Iterable[URIRef], now: dt.datetime) -> 
                        reason=f"the runner serving it, {runner}, left the federation (deregistered or its tokens "
                               "revoked)")
     return sorted(r for replicas in by_runner.values() for r in replicas)
+
+
+def departed(store: Store, runner: URIRef) -> bool:
+    """Whether the runner left: no registrant graph holds it as its owner's (queries/runner-registration.rq,
+    the same rule tokens are issued by), or no token of it is left in the tokens graph."""
+    if not queries.select(store, "runner-registration", [{"runner": runner}]):
+        return True
+    return not queries.select(store, "token-list", [{"g": TOKENS_GRAPH, "agent": runner}])
 
 
 def runners_in_graph(store: Store, graph: URIRef) -> list[URIRef]:
