@@ -1,9 +1,9 @@
 """The demo's living-federation act (``kgsched demo``): a product outlives its runner in the site's storage,
 and a runner that joins after the plan takes the job that reads it.
 
-Geneva's disk is declared a directory on the site's shared file system. Alice asks for a light curve;
-Geneva's batch runner makes it and writes it to its product server *and* to the shared directory.
-Then every runner stops, and Geneva's owner withdraws the batch runner: the copy on its product server
+Geneva's disk is declared a directory on the site's shared file system, and every runner but Geneva's
+batch runner stops. Alice asks for a light curve; Geneva's batch runner makes it and writes it to its
+product server *and* to the shared directory. Then it stops too, and Geneva's owner withdraws it: the copy on its product server
 is marked gone, the shared one stays. Alice asks for a combination that reuses the light curve; the
 runners the plan names are all down. The Garching volunteer — an anonymous job-token runner — joins
 only now, takes the job once the planned runners' head start is over (late binding), reads the light
@@ -57,6 +57,9 @@ def living_federation(federation: Federation, alice: str, *, heading: Callable[[
     shared.mkdir(exist_ok=True)
     federation.declare_storage("geneva-disk", "geneva", directory=str(shared))
     click.echo(f"  storage geneva-disk: ks:directory {shared} (credentials, for S3, stay on the runners)")
+    for name in [n for n in federation.runners if n != GENEVA_BATCH.rsplit("/", 1)[-1]]:
+        federation.stop_runner(name)  # the others go home for the night (still registered)
+    click.echo("  every runner but Geneva's batch runner stops for the night (they stay registered)")
     request = {"request": light_curve(60, 100), "options": {"preferred_runner": GENEVA_BATCH}}
     made = run_request(federation, alice, request)
     product = federation.product_of(made["plan"]["root"])
@@ -66,7 +69,7 @@ def living_federation(federation: Federation, alice: str, *, heading: Callable[[
     click.echo("its copies (ks:Replica, recorded by the service from the runner's report):")
     show_replicas(federation, product["product"])
 
-    heading("Every runner stops; Geneva's owner withdraws its batch runner")
+    heading("Geneva's batch runner stops, and its owner withdraws it")
     for name in list(federation.runners):
         federation.stop_runner(name)
     federation.deregister_runner_owner(UNIGE)
