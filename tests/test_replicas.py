@@ -205,3 +205,49 @@ def test_a_runner_that_leaves_takes_its_runner_local_replicas_along(client: Flas
     assert statuses == {storage_key("sha256:" + products[True][1].rsplit("/", 1)[-1].split("-")[0]): str(KS.Available),
                         endpoint + products[True][1].rsplit("/", 1)[-1].split("-")[0]: str(KS.Gone)}
     assert cached(store, products[True][0]) == [products[True][1]]  # the site's copy outlives the runner
+
+
+@pytest.mark.parametrize("declaration, status", [
+    ('ks:s3Endpoint "https://s3.example.org"^^xsd:anyURI ; ks:bucket "kgsched" ; ks:keyPrefix "runs/"', 201),
+    ('ks:directory "/srv/kgsched"', 201),
+    ('ks:directory "relative/path"', 422),
+    ('ks:s3Endpoint "ftp://s3.example.org"', 422),
+    ('ks:bucket "Not_A_Bucket"', 422),
+    ('ks:keyPrefix "../escape/"', 422),
+    ('ks:s3Endpoint "https://s3.example.org" ; ks:bucket "a-b", "c-d"', 422),
+])
+def test_a_storage_declaration_is_checked(client: FlaskClient, store: Store, declaration: str, status: int) -> None:
+    """The kinds' terms are validated on registration; a bad one changes nothing."""
+    turtle = f"""@prefix ks: <https://w3id.org/kgsched#> . @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+    <{FED}storage/new-store> a ks:Storage ; ks:atSite <{FED}site/paris> ; {declaration} ."""
+    before = store.quad_count()
+    answer = client.post("/registrations", data=turtle, content_type="text/turtle",
+                         query_string={"as": FED + "admin"}, headers=ADMIN_HEADERS)
+    assert answer.status_code == status, answer.json
+    if status != 201:
+        assert store.quad_count() == before
+
+
+def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: FlaskClient, store: Store) -> None:
+    """Geneva's owner registers its graph again without the batch runner: the runner has left."""
+    endpoint = "http://127.0.0.1:9/products/"
+    _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
+    description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
+    assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
+                       query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
+    alice = bearer(issue(client, ALICE)["token"])
+    plan = client.post("/plans", json=light_curve(20, 40), headers=alice).json
+    grant, who = claim(client, bearer(issue(client, GENEVA)["token"]))
+    report = result_for(grant["claim_token"], "local")
+    report["location"] = endpoint + report["checksum"].removeprefix("sha256:")
+    product = client.post(grant["result_url"], json=report, headers=who).json["product"]
+    assert cached(store, plan["plan"]["root"]) == [product]
+
+    # the owner's new description of its graph no longer names the runner (another resource instead)
+    other = f"""@prefix ks: <https://w3id.org/kgsched#> .
+    <{UNIGE}> a <http://www.w3.org/ns/org#Organization> ; <http://xmlns.com/foaf/0.1/name> "UNIGE" ."""
+    assert client.delete("/registrations", query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 200
+    assert client.post("/registrations", data=other, content_type="text/turtle", query_string={"as": str(UNIGE)},
+                       headers=ADMIN_HEADERS).status_code == 201
+    assert {r["status"] for r in replicas_of(store, product).values()} == {str(KS.Gone)}
+    assert cached(store, plan["plan"]["root"]) == []
