@@ -1,13 +1,14 @@
 """The demo's living-federation act (``kgsched demo``): a product outlives its runner in the site's storage,
 and a runner that joins after the plan takes the job that reads it.
 
-Geneva's disk is declared a directory on the site's shared file system, and every runner but Geneva's
-batch runner stops. Alice asks for a light curve; Geneva's batch runner makes it and writes it to its
-product server *and* to the shared directory. Then it stops too, and Geneva's owner withdraws it: the copy on its product server
-is marked gone, the shared one stays. Alice asks for a combination that reuses the light curve; the
-runners the plan names are all down. The Garching volunteer — an anonymous job-token runner — joins
-only now, takes the job once the planned runners' head start is over (late binding), reads the light
-curve from Geneva's shared directory, checksum-verified, and leaves.
+Geneva's disk is declared a directory on the site's shared file system, and every runner but
+Geneva's batch runner stops. Alice asks for a light curve; Geneva's batch runner makes it and writes
+it to its product server *and* to the shared directory. Then it stops too, and Geneva's owner
+withdraws it: the copy on its product server is marked gone, the shared one stays. Alice asks for a
+combination that reuses the light curve; the runners the plan names are all down. The Garching
+volunteer — an anonymous job-token runner — joins only now, takes the job once the planned runners'
+head start is over (late binding), reads the light curve from Geneva's shared directory, checksum-
+verified, and leaves.
 
 The printing helpers are passed in by the demo (so this module does not depend on where the demo's
 command lives).
