@@ -64,7 +64,7 @@ class S3Server:
                 f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
                 "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
                 "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={config}",
-                f"-metricsPort={ports['metrics']}", "-volume.max=8", "-master.volumeSizeLimitMB=64",
+                f"-metricsPort={ports['metrics']}", "-volume.max=0", "-master.volumeSizeLimitMB=32",
                 "-master.telemetry=false"]
         self._log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.directory)
