@@ -46,9 +46,12 @@ def register() -> tuple[Response, int]:
         raise UnsupportedMediaType(f"register Turtle (text/turtle) or N-Triples, not {request.mimetype or 'nothing'}")
     registrant = registrant_for(identity)
     data = request.get_data()
-    before = replicas.runners_in_graph(current().store, registrant_graph(registrant))
+    graph = registrant_graph(registrant)
+    before = replicas.runners_in_graph(current().store, graph)
     result = current().registry.register([("request body", data)], registrant, fmt=fmt)
-    replicas.mark_departed(current().store, before, utcnow())  # runners the new description dropped
+    if before:  # runners the new description dropped have left (one small query when it dropped none)
+        dropped = set(before) - set(replicas.runners_in_graph(current().store, graph))
+        replicas.mark_departed(current().store, dropped, utcnow())
     response = jsonify(result.to_dict())
     response.headers["Location"] = url_for(".mine")
     return response, 201
