@@ -251,3 +251,36 @@ def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: Flas
                        headers=ADMIN_HEADERS).status_code == 201
     assert {r["status"] for r in replicas_of(store, product).values()} == {str(KS.Gone)}
     assert cached(store, plan["plan"]["root"]) == []
+
+
+def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskClient, store: Store) -> None:
+    """Geneva's product server held the only copy, and Geneva left: a new plan recomputes the light curve,
+    and the job combining it is not handed out before the new copy exists (it would fail staging)."""
+    endpoint = "http://127.0.0.1:9/products/"
+    _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
+    description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
+    assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
+                       query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
+    alice = bearer(issue(client, ALICE)["token"])
+    geneva = issue(client, GENEVA)
+    client.post("/plans", json=light_curve(20, 40), headers=alice)
+    grant, who = claim(client, bearer(geneva["token"]))
+    report = result_for(grant["claim_token"], "only-copy")
+    report["location"] = endpoint + report["checksum"].removeprefix("sha256:")
+    assert client.post(grant["result_url"], json=report, headers=who).status_code == 200
+    assert client.delete(f"/tokens/{geneva['id']}", headers=ADMIN_HEADERS).status_code == 200  # Geneva leaves
+
+    combined = client.post("/plans", json={"workflow": FED + "workflow/combine-light-curves",
+                                           "args": {"soft": light_curve(20, 40), "hard": light_curve(20, 40)}},
+                           headers=alice).json
+    assert sorted(s["decision"] for s in combined["plan"]["steps"]) == ["recompute", "recompute"]
+    paris = bearer(issue(client, PARIS)["token"])
+    first, who = claim(client, paris)
+    assert "soft" not in first["arguments"]  # the light curve first ...
+    assert client.post("/jobs/claim", headers=paris).status_code == 204  # ... the combination waits for it
+    remade = client.post(first["result_url"], json=result_for(first["claim_token"], "remade"), headers=who)
+    assert remade.status_code == 200
+    second, _ = claim(client, paris)
+    assert second["arguments"]["soft"]["product"] == remade.json["product"]  # the readable one
+    assert [r["location"] for r in second["arguments"]["soft"]["replicas"]] == \
+        ["http://paris.example.org/products/" + result_for("", "remade")["location"]]
