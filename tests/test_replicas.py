@@ -284,3 +284,45 @@ def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskC
     assert second["arguments"]["soft"]["product"] == remade.json["product"]  # the readable one
     assert [r["location"] for r in second["arguments"]["soft"]["replicas"]] == \
         ["http://paris.example.org/products/" + result_for("", "remade")["location"]]
+
+
+def test_a_job_whose_input_was_lost_is_stalled_until_re_planned(client: FlaskClient, store: Store) -> None:
+    """The combination was planned reusing Geneva's light curve; then Geneva leaves with the only copy. The
+    job is not handed out, says why, and re-planning recomputes the light curve for it."""
+    endpoint = "http://127.0.0.1:9/products/"
+    _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
+    description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
+    assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
+                       query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
+    alice = bearer(issue(client, ALICE)["token"])
+    geneva = issue(client, GENEVA)
+    client.post("/plans", json=light_curve(20, 40), headers=alice)
+    grant, who = claim(client, bearer(geneva["token"]))
+    report = result_for(grant["claim_token"], "only-copy")
+    report["location"] = endpoint + report["checksum"].removeprefix("sha256:")
+    assert client.post(grant["result_url"], json=report, headers=who).status_code == 200
+    combined = client.post("/plans", json={"workflow": FED + "workflow/combine-light-curves",
+                                           "args": {"soft": light_curve(20, 40), "hard": light_curve(20, 40)}},
+                           headers=alice)
+    assert sorted(s["decision"] for s in combined.json["plan"]["steps"]) == ["recompute", "reuse"]
+    [job] = [j["job"] for j in combined.json["jobs"]]
+    before = client.get(f"/jobs/{job}").json["stalled"]  # (runners never in touch here may be reported)
+    assert before is None or not before.startswith("waiting for its input"), before
+    assert client.delete(f"/tokens/{geneva['id']}", headers=ADMIN_HEADERS).status_code == 200  # the only copy goes
+
+    stalled = client.get(f"/jobs/{job}").json["stalled"]
+    assert stalled.startswith("waiting for its input ") and "re-plan" in stalled, stalled
+    paris = bearer(issue(client, PARIS)["token"])
+    assert client.post("/jobs/claim", headers=paris).status_code == 204  # not handed out to fail staging
+    plan_id = combined.json["plan"]["plan"].rsplit("/", 1)[-1]
+    replanned = client.post(f"/plans/{plan_id}/replan", json={}, headers=alice)
+    assert replanned.status_code == 201, replanned.json
+    assert sorted(s["decision"] for s in replanned.json["plan"]["steps"]) == ["recompute", "recompute"]
+    stalled = client.get(f"/jobs/{job}").json["stalled"]
+    assert stalled is None or not stalled.startswith("waiting for its input"), stalled  # the input is being remade
+    first, who = claim(client, paris)
+    assert "soft" not in first["arguments"]  # the light curve, then the combination
+    again = client.post(first["result_url"], json=result_for(first["claim_token"], "again"), headers=who)
+    assert again.status_code == 200
+    second, _ = claim(client, paris)
+    assert second["job"] == job
