@@ -180,7 +180,8 @@ def set_status(store: Store, replicas: Iterable[URIRef], status: URIRef, *, reas
             insert.append((replica, KS.statusReportedBy, reported_by))
         if now is not None:
             insert.append((replica, KS.statusChangedAt, dt_literal(now)))
-    delete = [t for t in _status_triples(store, replicas) if t not in set(insert)]
+    keep = set(insert)
+    delete = [t for t in _status_triples(store, replicas) if t not in keep]
     store.update(data_update(insert={PROVENANCE_GRAPH: insert}, delete={PROVENANCE_GRAPH: delete}))
 
 

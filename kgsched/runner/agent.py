@@ -164,6 +164,7 @@ class RunnerAgent:
         beat.start()
         try:
             result = self.executor.execute(job)
+            replicas = self.store_replicas(job, result)  # an upload may take long: the heartbeat keeps the lease
         finally:
             beating.set()
             beat.join()
@@ -171,7 +172,7 @@ class RunnerAgent:
             log.warning("job %s: lease lost while running; the result is dropped", job["job"])
             return
         self.report_replica_failures(job, result)
-        report = self.report_for(job, result, started)
+        report = self.report_for(job, result, started, replicas)
         try:
             receipt = self.client.report(job["job"], report)
             log.info("job %s: %s (%s)", job["job"], result.outcome, receipt.get("detail", ""))
@@ -204,7 +205,16 @@ class RunnerAgent:
         except (ServiceError, OSError) as exc:
             log.warning("job %s: the replica failures were not recorded: %s", job["job"], exc)
 
-    def report_for(self, job: dict[str, Any], result: ExecutionResult, started: dt.datetime) -> dict[str, Any]:
+    def store_replicas(self, job: dict[str, Any], result: ExecutionResult) -> list[dict[str, str]]:
+        """Copy the product into the runner's site storages (a shared directory, an S3 bucket), so it
+        outlives this runner; the replicas written, for the report."""
+        if result.product is None:
+            return []
+        return self.executor.storage_access.write(result.product.path, result.product.checksum,
+                                                  job.get("storages") or [])
+
+    def report_for(self, job: dict[str, Any], result: ExecutionResult, started: dt.datetime,
+                   replicas: list[dict[str, str]] | None = None) -> dict[str, Any]:
         report: dict[str, Any] = {
             "claim_token": job["claim_token"], "outcome": result.outcome,
             "duration_seconds": round(result.duration_seconds, 6),
@@ -217,11 +227,8 @@ class RunnerAgent:
                           checksum=result.product.checksum)
             if job.get("storage"):
                 report["storage"] = job["storage"][0]
-            # the site's storage (a shared directory, an S3 bucket) gets a copy that outlives this runner
-            written = self.executor.storage_access.write(result.product.path, result.product.checksum,
-                                                         job.get("storages") or [])
-            if written:
-                report["replicas"] = written
+            if replicas:  # the copies in site storage (store_replicas), which outlive this runner
+                report["replicas"] = replicas
         if result.notebook is not None:  # the executed notebook, whatever the outcome
             report["executed_notebook"] = {"location": self.server.url_for(result.notebook.checksum),
                                            "checksum": result.notebook.checksum,
