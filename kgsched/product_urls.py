@@ -74,3 +74,19 @@ def refusal(location: str, bases: Iterable[str]) -> str | None:
         return None
     listed = ", ".join(allowed) if allowed else "none"
     return f"location {location!r} is not under any registered product source (allowed: {listed})"
+
+
+def storage_key(checksum: str, prefix: str = "") -> str:
+    """Where a product's bytes live inside a storage: ``<prefix><hex[:2]>/<hex>`` (content-addressed, so
+    the same bytes are stored once however often they are made). The same layout as a runner's
+    ``--storage`` directory, so a shared directory is a product store any of its site's runners can use.
+    Raises ValueError for anything but ``sha256:<64 hex digits>``."""
+    digest = checksum.removeprefix("sha256:") if isinstance(checksum, str) else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"not a sha256 checksum: {checksum!r}")
+    return f"{prefix}{digest[:2]}/{digest}"
+
+
+def s3_location(bucket: str, key: str) -> str:
+    """The ``s3://bucket/key`` form the graph records for a replica in an S3-compatible storage."""
+    return f"s3://{bucket}/{key}"

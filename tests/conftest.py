@@ -12,7 +12,9 @@ from rdflib import URIRef
 from kgsched.cli import main
 from kgsched.dev.oxigraph_server import OxigraphServer
 from kgsched.dev.parties import party_registrations
+from kgsched.dev.s3_server import S3Server, weed_binary
 from kgsched.dev.virtuoso_server import VirtuosoServer, virtuoso_binary
+from kgsched.errors import StoreError
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store
 from kgsched.registry.registration import Registry, load_ontology
 
@@ -55,6 +57,18 @@ def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
 @pytest.fixture
 def oxigraph_server() -> Iterator[OxigraphServer]:
     with OxigraphServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible object store (SeaweedFS) on 127.0.0.1, one per test session; tests use their
+    own buckets."""
+    try:
+        weed_binary()
+    except StoreError as exc:
+        pytest.skip(str(exc))
+    with S3Server() as server:
         yield server
 
 

@@ -19,6 +19,7 @@ import click
 from kgsched.runner.agent import RunnerAgent, ServiceClient, ServiceError
 from kgsched.runner.executor import Executor
 from kgsched.runner.policy import PolicyFileError, RunnerPolicy
+from kgsched.runner.site_storage import StorageAccess, StorageConfigError
 from kgsched.runner.storage import ProductServer, ProductStore
 
 if TYPE_CHECKING:
@@ -171,12 +172,17 @@ def check_service_mode(config: Path, runner: str | None, service_mode: bool) -> 
 @click.option("--service", "service_mode", is_flag=True,
               help="Act for a remote OGC API - Processes service (a ks:ServiceRunner in --config): execute its "
                    "jobs by calling it.")
+@click.option("--storage-credentials", "storage_credentials", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), default=None, envvar="KGSCHED_STORAGE_CREDENTIALS",
+              help="TOML with this machine's side of its site storages, per storage IRI: S3 access_key_id, "
+                   "secret_access_key, region; a shared directory's local path. Never in the graph.")
 @click.option("-v", "--verbose", is_flag=True)
 def runner_command(server: str, token: str, config: Path | None, runner_iri: str | None, storage_dir: Path,
                    data_dir: Path, workflow_path: tuple[str, ...], listen: str, once: bool, max_idle: float | None,
                    poll: float, job_timeout: float | None, grace: float, product_url: str | None,
                    trusted: tuple[str, ...], modules: tuple[str, ...], executables: tuple[str, ...],
-                   policy_file: Path | None, notebooks: tuple[str, ...], service_mode: bool, verbose: bool) -> None:
+                   policy_file: Path | None, notebooks: tuple[str, ...], service_mode: bool,
+                   storage_credentials: Path | None, verbose: bool) -> None:
     """Join the federation: register, then claim, execute and report jobs until stopped.
 
     Every claimed job is first checked against this machine's policy (trusted verifiers, allowed
@@ -191,6 +197,10 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
     # a service runner calls its own service, and only that one
     policy = runner_policy(config, runner_iri, trusted, modules, executables, policy_file, notebooks,
                            (endpoint,) if endpoint else ())
+    try:
+        access = StorageAccess.from_file(storage_credentials)
+    except StorageConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     host, _, port = listen.rpartition(":")
     store = ProductStore(storage_dir)
     # the product server runs before registering, so its address is part of the registered description
@@ -201,7 +211,8 @@ def runner_command(server: str, token: str, config: Path | None, runner_iri: str
         product_server.stop()
         raise
     executor = Executor(store, data_dir.resolve(), [str(Path(p).resolve()) for p in workflow_path],
-                        timeout_seconds=job_timeout, allowed_modules=policy.allowed_modules)
+                        timeout_seconds=job_timeout, allowed_modules=policy.allowed_modules,
+                        storage_access=access)
     agent = RunnerAgent(client, executor, product_server, once=once, poll_seconds=poll, grace_seconds=grace,
                         max_idle_seconds=max_idle, policy=policy)
 

@@ -4,7 +4,10 @@ It starts the service on an embedded store in a temporary directory, registers t
 federation, starts three runner agents as processes at two sites, and lets Alice ask for a combined
 light curve: the plan, the runs (with a progress line), the provenance lineage of the result, the
 credits and the acknowledgement sentence. Then it asks again (everything is reused), and once more
-with one argument changed (only what depends on it is recomputed). It stops everything it started.
+with one argument changed (only what depends on it is recomputed). Its last acts add a web service
+and a notebook, then a living federation: a product kept in the site's shared storage outlives the
+runner that made it, and a volunteer joining after the plan takes the job that reads it. It stops
+everything it started.
 
 Harness, not product: the command (kgsched.cli.demo) imports this module only when it runs, and the
 end-to-end test drives ``demo_flow`` directly.
@@ -22,6 +25,7 @@ from typing import Any
 import click
 from rdflib import URIRef
 
+from kgsched.dev.demo_living import living_federation
 from kgsched.dev.demo_services import services_and_notebooks
 from kgsched.dev.federation import DEMO_RUNNERS, EXAMPLES, FED, Federation, ServiceError, new_workdir
 from kgsched.dev.notebooks import short as short_name
@@ -171,6 +175,9 @@ def demo_flow(federation: Federation) -> dict[str, Any]:
     """The demo's steps; returns what it saw (the end-to-end test asserts on it)."""
     seen: dict[str, Any] = {}
     heading(f"Service on an embedded store at {federation.url}")
+    # the planned runners' head start before any able runner may take a job (late binding): short, so the
+    # last act's volunteer, joining after its plan, need not wait the default half minute
+    federation.service_env.setdefault("KGSCHED_PREFERENCE_SECONDS", "3")
     federation.start_service()
     results = federation.register_base()
     click.echo(f"registered {sum(len(r['resources']) for r in results)} resources in {len(results)} registrations, "
@@ -208,6 +215,7 @@ def demo_flow(federation: Federation) -> dict[str, Any]:
     seen["credits"] = federation.credits()
     seen.update(services_and_notebooks(federation, alice, heading=heading, run_request=run_request,
                                        show_lineage=show_lineage))
+    seen.update(living_federation(federation, alice, heading=heading, run_request=run_request))
     return seen
 
 

@@ -76,14 +76,14 @@ class Federation:
 
     def start_runner(self, name: str, *, extra_env: dict[str, str] | None = None, storage: str | None = None,
                      once: bool = False, listen: str | None = None,
-                     policy: Sequence[str] = DEMO_POLICY) -> subprocess.Popen[bytes]:
+                     policy: Sequence[str] = DEMO_POLICY, extra_args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
         """Start ``kgsched runner`` for a runner of examples/runners.ttl; ``policy`` are its policy options
         (``--allow-module``, ``--allow-executable``, ``--trust-verifier``, ``--policy``)."""
         args = [sys.executable, "-m", "kgsched", "runner", "--server", self.url, "--token", self.admin_token,
                 "--config", str(self.examples / "runners.ttl"), "--runner", FED + "runner/" + name,
                 "--storage", str(self.workdir / (storage or f"products-{name}")), "--data-dir", str(self.examples),
                 "--workflow-path", str(self.examples / "workflows"), "--poll", "0.2", "--grace", "5"]
-        args += list(policy)
+        args += list(policy) + list(extra_args)
         if once:
             args.append("--once")
         if listen:
@@ -148,6 +148,32 @@ class Federation:
         documents = [(name, (self.examples / name).read_bytes()) for name in BASE_FILES]
         return [self.admin.register(turtle, as_registrant=str(party))
                 for party, turtle in party_registrations(documents)]
+
+    def declare_storage(self, name: str, site: str, *, directory: str | None = None, endpoint: str | None = None,
+                        bucket: str | None = None, prefix: str = "") -> None:
+        """The administrator (who registers the sites) declares a site's storage ``storage/<name>`` a shared
+        directory or an S3 bucket, replacing its description; runners that ks:usesStorage it write there."""
+        from rdflib import Graph, Literal
+        from rdflib.namespace import RDF, XSD
+
+        from kgsched.namespaces import KS
+
+        storage = URIRef(FED + "storage/" + name)
+        graph = Graph()
+        graph.add((storage, RDF.type, KS.Storage))
+        graph.add((storage, KS.atSite, URIRef(FED + "site/" + site)))
+        graph.add((storage, KS.layer, Literal("disk")))
+        if directory is not None:
+            graph.add((storage, KS.directory, Literal(directory)))
+        if endpoint is not None:
+            graph.add((storage, KS.s3Endpoint, Literal(endpoint, datatype=XSD.anyURI)))
+            graph.add((storage, KS.bucket, Literal(bucket)))
+            graph.add((storage, KS.keyPrefix, Literal(prefix)))
+        self.admin.register(graph.serialize(format="turtle").encode(), as_registrant=ADMIN_REGISTRANT)
+
+    def deregister_runner_owner(self, owner: str) -> dict[str, Any]:
+        """The owner withdraws its registration (its runners with it): they have left the federation."""
+        return self.admin.call("DELETE", "/registrations", query={"as": owner})[1]
 
     def token_for(self, agent: str) -> str:
         return self.admin.issue_token(agent, "demo")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rdflib import URIRef
@@ -24,8 +25,9 @@ from rdflib import URIRef
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.store import Store
-from kgsched.product_urls import refusal
+from kgsched.product_urls import is_under, refusal
 from kgsched.provenance.recording import ResultReport
+from kgsched.provenance.replicas import StorageInfo
 
 _RELATIVE = re.compile(r"^[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$")
 
@@ -50,15 +52,48 @@ class ProductSources:
         """The runner's own endpoint and the base URLs of the storages it uses."""
         return sorted({base for base, owner, _storage in self.rows if owner == runner})
 
+    def endpoints_of(self, runner: URIRef) -> list[str]:
+        """The runner's own product endpoints (not its storages' base URLs)."""
+        return sorted({base for base, owner, storage in self.rows if owner == runner and storage is None})
+
     def storage_base(self, runner: URIRef, storage: URIRef) -> str | None:
         return next((base for base, owner, s in self.rows if owner == runner and s == storage), None)
 
 
 def place(report: ResultReport, runner: URIRef, runner_storage: tuple[URIRef, ...],
-          sources: ProductSources) -> ResultReport:
-    """The report with its product location checked (and resolved, if relative); InvalidRequest otherwise."""
+          sources: ProductSources, storages: Mapping[URIRef, StorageInfo] | None = None) -> ResultReport:
+    """The report with its product location checked (and resolved, if relative), its further replicas
+    checked, and whether the location is runner-local; InvalidRequest otherwise."""
     if report.location is None:
         return report
+    _check_replicas(report, runner, runner_storage, storages or {})
+    placed = _place_location(report, runner, runner_storage, sources)
+    local = any(is_under(placed.location or "", base) for base in sources.endpoints_of(runner))
+    return placed if local == placed.runner_local else dataclasses.replace(placed, runner_local=local)
+
+
+def _check_replicas(report: ResultReport, runner: URIRef, runner_storage: tuple[URIRef, ...],
+                    storages: Mapping[URIRef, StorageInfo]) -> None:
+    """A further replica must be in a storage the runner ks:usesStorage that declares a kind (a shared
+    directory or an S3 bucket), at exactly the content-addressed place for the product's checksum there:
+    a runner says *that* it stored the bytes, never *where* else they might be."""
+    for replica in report.replicas:
+        if replica.storage not in runner_storage:
+            raise InvalidRequest(f"replica storage {replica.storage} is not one that runner {runner} ks:usesStorage "
+                                 f"({', '.join(map(str, runner_storage)) or 'none'})")
+        info = storages.get(replica.storage)
+        expected = None if info is None or report.checksum is None else info.location_for(report.checksum)
+        if expected is None:
+            raise InvalidRequest(f"storage {replica.storage} declares no ks:directory or ks:s3Endpoint and "
+                                 "ks:bucket; a replica there cannot be recorded")
+        if replica.location != expected:
+            raise InvalidRequest(f"a replica of {report.checksum} in {replica.storage} is at {expected!r}, "
+                                 f"not {replica.location!r} (content-addressed by sha256)")
+
+
+def _place_location(report: ResultReport, runner: URIRef, runner_storage: tuple[URIRef, ...],
+                    sources: ProductSources) -> ResultReport:
+    assert report.location is not None
     if report.storage is not None and report.storage not in runner_storage:
         raise InvalidRequest(f"storage {report.storage} is not one that runner {runner} ks:usesStorage "
                              f"({', '.join(map(str, runner_storage)) or 'none'})")

@@ -60,7 +60,7 @@ from kgsched.jobs.states import (
 )
 from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
-from kgsched.provenance import statistics
+from kgsched.provenance import replicas, statistics
 from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph, read_context
 from kgsched.registry.tokens import token_hash
 
@@ -180,6 +180,7 @@ class Grant:
                          "implementation": ctx.implementation, "verifiers": [str(v) for v in ctx.verifiers]},
             "arguments": ctx.arguments_json(),
             "storage": [str(s) for s in ctx.runner_storage],
+            "storages": ctx.storages_json(),  # how to write to them: kind, directory or S3 bucket (no credentials)
             "product_sources": list(self.product_sources),
             **({"service": self.service} if self.service is not None else {}),
         }
@@ -493,7 +494,8 @@ class JobQueue:
                 if context is None:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
                     # the product's location must be under the runner's own sources (400 otherwise)
-                    report = place(report, runner, context.runner_storage, ProductSources.read(self.store))
+                    report = place(report, runner, context.runner_storage, ProductSources.read(self.store),
+                                   context.storages)
                 believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
                 graph, execution, product = execution_graph(context, believed)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)
@@ -583,6 +585,7 @@ class JobQueue:
             held = NOT_HELD
         self.store.update(self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)},
                                              held))
+        replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))  # stored again
         if report.outcome_iri in COMPLETING:  # the planner's running means (kgsched.provenance.statistics)
             statistics.record_execution(self.store, context.workflow, claim.runner, report.duration_seconds,
                                         report.size_bytes)

@@ -5,7 +5,9 @@ or stop trusting a verifier, and a queued job may be left with nobody who could 
 job is *stalled*. Nothing changes in the graph for it — it is a view, computed when someone asks
 (``GET /plans/<id>/jobs``, ``GET /jobs``), with the same rules late binding applies at claim time
 (kgsched.jobs.late_binding: runner-eligibility.rq and datasets.rq), so "stalled" means exactly "no
-runner's claim could find it". The requester may then re-plan (kgsched.jobs.replan).
+runner's claim could find it". A job is stalled, too, when an input it waits for can no longer be read
+(every copy of its product lost) and no job is recomputing it. The requester may then re-plan
+(kgsched.jobs.replan), which recomputes what is lost.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def stalled_reasons(store: Store, jobs: Iterable[URIRef], *, now: dt.datetime | 
         if now is not None and silence_seconds is not None:
             able -= excluded.get(job, set())
             silent.setdefault(job, able)
+    lost = lost_inputs(store, [j for j in need if j not in reasons], jobs_graph)
     if silent:
         contacts = last_contacts(store, {r for able in silent.values() for r in able}, jobs_graph)
         horizon = now - dt.timedelta(seconds=silence_seconds)  # type: ignore[operator]
@@ -88,4 +91,27 @@ def stalled_reasons(store: Store, jobs: Iterable[URIRef], *, now: dt.datetime | 
                 workflow, requester = need[job][1], need[job][2]
                 reasons[job] = (f"waiting for a runner able to run {short(workflow)} for {short(requester)}: "
                                 f"the able runners ({names}) have not been in touch for {silence_seconds:g} s")
+    reasons.update(lost)  # a lost input needs a re-plan whoever is in touch
     return reasons
+
+
+def lost_inputs(store: Store, jobs: Iterable[URIRef], jobs_graph: URIRef = JOBS_GRAPH) -> dict[URIRef, str]:
+    """Jobs waiting for an input whose every product lost its copies (no replica available) while no job
+    is recomputing it: nothing will ever make the input readable again, short of a re-plan."""
+    jobs = sorted(set(jobs))
+    if not jobs:
+        return {}
+    rows = queries.select(store, "job-unreadable-inputs", [{"job": j, "jobs": jobs_graph} for j in jobs])
+    inputs = sorted({row["input"] for row in rows})
+    if not inputs:
+        return {}
+    active = {row["expression"] for row in queries.select(
+        store, "active-jobs", [{"expression": e, "jobs": jobs_graph} for e in inputs])}
+    lost: dict[URIRef, list[URIRef]] = defaultdict(list)
+    for row in rows:
+        if row["input"] not in active:
+            lost[row["job"]].append(row["input"])
+    return {job: (f"waiting for its input {', '.join(short(i) for i in sorted(set(expressions)))}: no copy of its "
+                  "product can be read any more (every replica is missing, unreachable, corrupt or gone) and "
+                  "nothing is recomputing it; re-plan to recompute it")
+            for job, expressions in lost.items()}

@@ -36,6 +36,7 @@ from kgsched.graph.binding import check_iri
 from kgsched.graph.store import Store
 from kgsched.jobs.states import COMPLETING, OUTCOME_IRI, Outcome
 from kgsched.namespaces import KS, KSID, PROVENANCE_GRAPH, bind_prefixes
+from kgsched.provenance.replicas import ReplicaRecord, StorageInfo, replica_triples, replicas_of, storages
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_ERROR_CHARS = 20_000
@@ -84,6 +85,32 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class ReplicaReport:
+    """A further copy of the product the runner stored: in which of its storages, at which location
+    (the storage's content-addressed place for the bytes, kgsched.product_urls.storage_key)."""
+
+    storage: URIRef
+    location: str
+
+    @classmethod
+    def from_json(cls, payload: Any) -> ReplicaReport:
+        if not isinstance(payload, Mapping) or set(payload) != {"storage", "location"}:
+            raise InvalidRequest("each of replicas must be an object with exactly storage and location")
+        location = payload["location"]
+        if not isinstance(location, str) or not location.strip() or len(location) > MAX_LOCATION_CHARS:
+            raise InvalidRequest("replicas[].location must be a non-empty string")
+        if not isinstance(payload["storage"], str):
+            raise InvalidRequest("replicas[].storage must be the IRI of a storage")
+        return cls(check_iri(payload["storage"]), location)
+
+    def to_json(self) -> dict[str, str]:
+        return {"storage": str(self.storage), "location": self.location}
+
+
+MAX_REPLICAS = 16
+
+
+@dataclass(frozen=True)
 class ResultReport:
     """A runner's result for its claim, checked field by field (a bad one is the client's 400)."""
 
@@ -96,9 +123,13 @@ class ResultReport:
     started_at: dt.datetime | None = None
     error_message: str | None = None
     executed_notebook: StoredFile | None = None  # a notebook workflow's notebook as it ran (any outcome)
+    replicas: tuple[ReplicaReport, ...] = ()  # further copies in the runner's storages (site storage)
+    #: Set by the service (kgsched.jobs.product_sources.place), never by the runner: the location is under
+    #: the runner's own product endpoint, so the replica there is gone when the runner leaves.
+    runner_local: bool = False
 
     FIELDS = ("claim_token", "outcome", "duration_seconds", "location", "size_bytes", "checksum", "storage",
-              "started_at", "error_message", "executed_notebook")
+              "started_at", "error_message", "executed_notebook", "replicas")
 
     @classmethod
     def from_json(cls, payload: Any) -> ResultReport:
@@ -124,7 +155,7 @@ class ResultReport:
             raise InvalidRequest("error_message must be a string")
         notebook = payload.get("executed_notebook")
         executed = StoredFile.from_json(notebook, "executed_notebook") if notebook is not None else None
-        product_fields = [name for name in ("location", "size_bytes", "checksum", "storage")
+        product_fields = [name for name in ("location", "size_bytes", "checksum", "storage", "replicas")
                           if payload.get(name) is not None]
         if outcome == "unhandled_exception":
             if product_fields:
@@ -142,8 +173,12 @@ class ResultReport:
             raise InvalidRequest('checksum must be "sha256:" followed by 64 lowercase hex digits')
         storage = payload.get("storage")
         storage_iri = check_iri(storage) if storage is not None else None
+        replicas = payload.get("replicas") or []
+        if not isinstance(replicas, list) or len(replicas) > MAX_REPLICAS:
+            raise InvalidRequest(f"replicas must be a list of at most {MAX_REPLICAS} objects")
+        extra = tuple(dict.fromkeys(ReplicaReport.from_json(r) for r in replicas))
         return cls(outcome, float(duration), location, size, checksum, storage_iri, started_at,
-                   None if message is None else message[:MAX_ERROR_CHARS], executed)
+                   None if message is None else message[:MAX_ERROR_CHARS], executed, extra)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"outcome": self.outcome, "duration_seconds": self.duration_seconds}
@@ -156,6 +191,8 @@ class ResultReport:
             data["started_at"] = iso(self.started_at)
         if self.executed_notebook is not None:
             data["executed_notebook"] = self.executed_notebook.to_json()
+        if self.replicas:
+            data["replicas"] = [r.to_json() for r in self.replicas]
         return data
 
     def bounded_by(self, claimed_at: dt.datetime, now: dt.datetime) -> ResultReport:
@@ -198,6 +235,9 @@ class InputUsed:
     size_bytes: int | None = None
     storage: tuple[URIRef, ...] = ()
     providers: tuple[URIRef, ...] = ()
+    #: A product's recorded replicas (any status), the claiming runner's own storages first.
+    replicas: tuple[ReplicaRecord, ...] = ()
+    storages: Mapping[URIRef, StorageInfo] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
@@ -208,7 +248,19 @@ class InputUsed:
             data["product"] = None if self.entity is None else str(self.entity)
         data.update({"location": self.location, "checksum": self.checksum, "size_bytes": self.size_bytes,
                      "storage": [str(s) for s in self.storage]})
+        if self.replicas:  # where the runner may read the bytes, in the order to try them
+            data["replicas"] = [self._replica_json(r) for r in self.replicas if r.available]
         return data
+
+    def _replica_json(self, replica: ReplicaRecord) -> dict[str, Any]:
+        info = self.storages.get(replica.storage) or StorageInfo(replica.storage)
+        entry: dict[str, Any] = {"replica": str(replica.iri), "location": replica.location,
+                                 **info.to_json()}
+        if replica.served_by is not None or replica.location.startswith(("http://", "https://")):
+            entry["kind"] = "http"  # a product server or a storage's web address: fetched over http(s)
+        if replica.served_by is not None:
+            entry["served_by"] = str(replica.served_by)
+        return entry
 
 
 @dataclass(frozen=True)
@@ -231,6 +283,15 @@ class ExecutionContext:
     verifiers: tuple[URIRef, ...] = ()
     literals: dict[str, RDFLiteral] = field(default_factory=dict)
     inputs: tuple[InputUsed, ...] = ()
+    #: The declarations of the runner's own storages (where it writes products), for the claim.
+    storages: Mapping[URIRef, StorageInfo] = field(default_factory=dict)
+
+    def storages_json(self) -> list[dict[str, Any]]:
+        return [(self.storages.get(s) or StorageInfo(s)).to_json() for s in self.runner_storage]
+
+    def offered_replicas(self) -> dict[URIRef, ReplicaRecord]:
+        """Every replica of the job's input products (any status): those a failure report may name."""
+        return {r.iri: r for used in self.inputs for r in used.replicas}
 
     def arguments_json(self) -> dict[str, Any]:
         """The arguments as a runner needs them: literal values, and where each input's bytes are."""
@@ -335,6 +396,11 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
         graph.add((product, PROV.wasGeneratedBy, execution))
         graph.add((product, PROV.generatedAtTime, dt_literal(ended)))
         graph.add((product, PROV.wasAttributedTo, context.runner))
+        places = [(storage, report.location, context.runner if report.runner_local else None)]
+        places += [(r.storage, r.location, None) for r in report.replicas]
+        for where, location, served_by in dict.fromkeys(places):
+            for triple in replica_triples(product, report.checksum, where, location, served_by)[1]:
+                graph.add(triple)
     for agent, reason, amount in credit_entries(context, report):
         credit = credit_iri(execution, agent, reason)
         graph.add((credit, RDF.type, KS.CreditEntry))
@@ -382,20 +448,25 @@ def read_context(store: Store, job: URIRef, claim: URIRef, runner: URIRef, claim
         bucket = roles[str(r["role"])]
         if r["value"] not in bucket:
             bucket.append(r["value"])
-    literals, inputs = read_arguments(store, expression)
+    runner_storage = tuple(sorted(roles["storage"]))
+    literals, inputs = read_arguments(store, expression, runner_storage)
     return ExecutionContext(
         job=job, claim=claim, expression=expression, address=address, workflow=workflow, runner=runner,
         claimed_at=claimed_at, implementation_kind=row.get("kind"),
         implementation=str(row["implementation"]) if row.get("implementation") is not None else None,
         version=str(row["version"]) if row.get("version") is not None else None,
         runner_owner=roles["owner"][0] if roles["owner"] else None,
-        runner_storage=tuple(sorted(roles["storage"])), authors=tuple(sorted(roles["author"])),
+        runner_storage=runner_storage, authors=tuple(sorted(roles["author"])),
         verifiers=tuple(sorted(roles["verifier"])), literals=literals, inputs=inputs,
+        storages=storages(store, runner_storage),
     )
 
 
-def read_arguments(store: Store, expression: URIRef) -> tuple[dict[str, RDFLiteral], tuple[InputUsed, ...]]:
-    """Literal arguments, and for each data argument the dataset or the newest product of its expression."""
+def read_arguments(store: Store, expression: URIRef, runner_storage: tuple[URIRef, ...] = ()) -> tuple[
+        dict[str, RDFLiteral], tuple[InputUsed, ...]]:
+    """Literal arguments, and for each data argument the dataset or the newest product of its expression
+    that can still be read (one replica available, or none recorded), with its replicas ordered for a
+    runner using ``runner_storage``: its own storages first, then other storages, then runners' servers."""
     literals: dict[str, RDFLiteral] = {}
     datasets: dict[str, dict[str, Any]] = {}
     upstream: dict[str, dict[str, Any]] = {}
@@ -418,14 +489,34 @@ def read_arguments(store: Store, expression: URIRef) -> tuple[dict[str, RDFLiter
     for name, entry in sorted(datasets.items()):
         inputs.append(InputUsed(name, "dataset", entry["entity"], None, entry.get("location"), entry.get("checksum"),
                                 entry.get("size"), tuple(sorted(entry["storage"])), tuple(sorted(entry["providers"]))))
+    replicas = replicas_of(store, [p for entry in upstream.values() for p in entry["products"]])
+    infos = storages(store, {r.storage for records in replicas.values() for r in records})
+
+    def readable(product: URIRef) -> bool:
+        records = replicas.get(product, [])
+        return not records or any(r.available for r in records)
+
+    def order(record: ReplicaRecord) -> tuple[int, str]:
+        """The runner's own site storage (a shared directory or bucket) first, runners' servers last."""
+        if record.served_by is not None:
+            return 4, str(record.iri)
+        declared = record.storage in infos and infos[record.storage].kind != "http" and \
+            not record.location.startswith(("http://", "https://"))
+        own = record.storage in runner_storage
+        return (0 if own and declared else 1 if own else 2 if declared else 3), str(record.iri)
+
     for name, entry in sorted(upstream.items()):
-        products = sorted(entry["products"].values(), key=lambda p: (p.get("generated") or "", str(p["entity"])))
+        products = sorted(entry["products"].values(),
+                          key=lambda p: (readable(p["entity"]), p.get("generated") or "", str(p["entity"])))
         if not products:
             inputs.append(InputUsed(name, "product", None, entry["expression"]))
             continue
         best = products[-1]
+        records = tuple(sorted(replicas.get(best["entity"], []), key=order))
         inputs.append(InputUsed(name, "product", best["entity"], entry["expression"], best.get("location"),
-                                best.get("checksum"), best.get("size"), tuple(sorted(best["storage"]))))
+                                best.get("checksum"), best.get("size"), tuple(sorted(best["storage"])),
+                                replicas=records, storages={s: infos[s] for s in {r.storage for r in records}
+                                                            if s in infos}))
     return literals, tuple(inputs)
 
 

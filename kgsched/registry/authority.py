@@ -64,7 +64,7 @@ PREDICATES: dict[URIRef, Rule] = {
     KS.accessGrantedTo: Rule("own", "the dataset's registrant grants a runner access (compute-to-data)"),
     # sites, links, storage
     **dict.fromkeys([KS.fromSite, KS.toSite, KS.bandwidthBytesPerSecond, KS.atSite, KS.capacityBytes, KS.layer,
-                     KS.baseUrl], OWN),
+                     KS.baseUrl, KS.directory, KS.s3Endpoint, KS.bucket, KS.keyPrefix], OWN),
     # runners (their registrant: the owner, or an agent the owner authorises)
     **dict.fromkeys([KS.cores, KS.memoryBytes, KS.storageBytes, KS.supports, KS.usesStorage, KS.trusts,
                      KS.serves, KS.productEndpoint, KS.endpoint, KS.offersWorkflow], OWN),
@@ -90,6 +90,7 @@ PREDICATES: dict[URIRef, Rule] = {
         KS.reportDigest, KS.released, KS.heldUntil, KS.excludedRunner, KS.forJob, KS.refusalReason, KS.lastContact,
         KS.tokenHash, KS.tokenFor, KS.issuedBy, KS.oneJob, KS.issuedUnder,
         KS.creditedTo, KS.amount, KS.creditReason, KS.forExecution, KS.forProduct,
+        KS.replicaOf, KS.replicaStatus, KS.servedBy, KS.statusReason, KS.statusReportedBy, KS.statusChangedAt,
     ], SERVICE),
 }
 

@@ -8,6 +8,10 @@ from an expired lease would be refused anyway. On SIGTERM the agent stops claimi
 job finish within a grace period, and otherwise kills it and hands the job back (reported as an
 unhandled exception, so the service retries it elsewhere at once instead of waiting for the lease).
 
+Each product is also written to the runner's site storages that declare a kind (a shared directory,
+an S3-compatible bucket; kgsched.runner.site_storage) and reported as replicas, so it outlives the
+runner; replicas of inputs that could not be read are reported before the result.
+
 Right after a claim, before anything is staged, the job is checked against the owner's local policy
 (kgsched.runner.policy: trusted verifiers, allowed Python modules and executables); a job the policy
 does not allow is handed back with the reason (``POST /jobs/<id>/refuse``) and never touched.
@@ -92,6 +96,10 @@ class ServiceClient:
     def report(self, job: str, report: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", f"/jobs/{job}/result", report)[1]
 
+    def replica_failures(self, job: str, claim_token: str, failures: list[dict[str, str]]) -> dict[str, Any]:
+        return self.call("POST", f"/jobs/{job}/replica-failures",
+                         {"claim_token": claim_token, "failures": failures})[1]
+
     def refuse(self, job: str, claim_token: str, reason: str) -> dict[str, Any]:
         return self.call("POST", f"/jobs/{job}/refuse", {"claim_token": claim_token, "reason": reason})[1]
 
@@ -156,13 +164,15 @@ class RunnerAgent:
         beat.start()
         try:
             result = self.executor.execute(job)
+            replicas = self.store_replicas(job, result)  # an upload may take long: the heartbeat keeps the lease
         finally:
             beating.set()
             beat.join()
         if lost_lease.is_set():
             log.warning("job %s: lease lost while running; the result is dropped", job["job"])
             return
-        report = self.report_for(job, result, started)
+        self.report_replica_failures(job, result)
+        report = self.report_for(job, result, started, replicas)
         try:
             receipt = self.client.report(job["job"], report)
             log.info("job %s: %s (%s)", job["job"], result.outcome, receipt.get("detail", ""))
@@ -184,7 +194,27 @@ class RunnerAgent:
             log.warning("job %s: the refusal was not recorded: %s", job["job"], exc)
         return False
 
-    def report_for(self, job: dict[str, Any], result: ExecutionResult, started: dt.datetime) -> dict[str, Any]:
+    def report_replica_failures(self, job: dict[str, Any], result: ExecutionResult) -> None:
+        """Tell the service which replicas of the inputs could not be read, so it stops offering them
+        (only while the claim is held, before the result: kgsched.jobs.replica_failures)."""
+        if not result.replica_failures:
+            return
+        try:
+            answer = self.client.replica_failures(job["job"], job["claim_token"], result.replica_failures[:64])
+            log.info("job %s: replicas marked %s", job["job"], answer.get("marked"))
+        except (ServiceError, OSError) as exc:
+            log.warning("job %s: the replica failures were not recorded: %s", job["job"], exc)
+
+    def store_replicas(self, job: dict[str, Any], result: ExecutionResult) -> list[dict[str, str]]:
+        """Copy the product into the runner's site storages (a shared directory, an S3 bucket), so it
+        outlives this runner; the replicas written, for the report."""
+        if result.product is None:
+            return []
+        return self.executor.storage_access.write(result.product.path, result.product.checksum,
+                                                  job.get("storages") or [])
+
+    def report_for(self, job: dict[str, Any], result: ExecutionResult, started: dt.datetime,
+                   replicas: list[dict[str, str]] | None = None) -> dict[str, Any]:
         report: dict[str, Any] = {
             "claim_token": job["claim_token"], "outcome": result.outcome,
             "duration_seconds": round(result.duration_seconds, 6),
@@ -197,6 +227,8 @@ class RunnerAgent:
                           checksum=result.product.checksum)
             if job.get("storage"):
                 report["storage"] = job["storage"][0]
+            if replicas:  # the copies in site storage (store_replicas), which outlive this runner
+                report["replicas"] = replicas
         if result.notebook is not None:  # the executed notebook, whatever the outcome
             report["executed_notebook"] = {"location": self.server.url_for(result.notebook.checksum),
                                            "checksum": result.notebook.checksum,

@@ -29,7 +29,12 @@ Staging (before anything runs; a refusal is a ``StagingError``, reported as an u
   * products (and any dataset with an http(s) location) are fetched only from ``http://`` or
     ``https://`` URLs under one of the base URLs the claim lists in ``product_sources`` (the registered
     storages' ``ks:baseUrl`` and runners' ``ks:productEndpoint``; kgsched.product_urls) — never
-    ``file://``, a local path or an arbitrary URL — and only with a checksum, verified on arrival.
+    ``file://``, a local path or an arbitrary URL — and only with a checksum, verified on arrival;
+  * a product whose claim lists ``replicas`` is read from the first that works here, in the claim's
+    order (the runner's own site storage first): a shared directory, an S3 bucket
+    (kgsched.runner.site_storage) or a product server; each replica that is missing, unreachable or
+    corrupt is noted, and the agent reports it so the service marks it (the job fails only when none
+    can be read).
 
 Outcome rules (the seeds' ODA convention): exit 0 is a success; a raised ``AnalysisException`` (exit
 status 65 for commands) is a scientific no-result — a valid, cacheable product; anything else is an
@@ -57,6 +62,7 @@ from typing import Any, Literal
 from kgsched.product_urls import refusal
 from kgsched.runner.call import EXIT_ANALYSIS_EXCEPTION
 from kgsched.runner.kinds import COMMAND_LINE, NOTEBOOK, PYTHON_CALLABLE, WEB_SERVICE
+from kgsched.runner.site_storage import NotFromHere, ReplicaUnreadable, StorageAccess, verify_local
 from kgsched.runner.storage import CorruptTransfer, ProductStore, StoredProduct, sha256_file
 
 Outcome = Literal["success", "analysis_exception", "unhandled_exception"]
@@ -71,6 +77,8 @@ class ExecutionResult:
     error: str | None = None
     used: list[str] = field(default_factory=list)  # IRIs of the datasets and products read
     notebook: StoredProduct | None = None  # a notebook workflow's executed notebook (any outcome)
+    #: Replicas of inputs that could not be read ({replica, status, reason}), for the service to mark.
+    replica_failures: list[dict[str, str]] = field(default_factory=list)
 
 
 class StagingError(Exception):
@@ -87,7 +95,10 @@ class Executor:
     #: With a policy: the allowed module prefixes, checked again in the child against the function's
     #: own ``__module__`` (a name an allowed module merely imported, like ``os.system``, is refused).
     allowed_modules: tuple[str, ...] | None = None
+    #: This machine's side of the site storages (credentials, mount points): kgsched.runner.site_storage.
+    storage_access: StorageAccess = field(default_factory=StorageAccess)
     _checksums: dict[tuple[str, int, int, int], str] = field(default_factory=dict, repr=False)
+    _failures: list[dict[str, str]] = field(default_factory=list, repr=False)
 
     # -- inputs ----------------------------------------------------------------------------------
     def stage(self, arguments: dict[str, Any], product_sources: Sequence[str] = ()) -> tuple[
@@ -117,6 +128,8 @@ class Executor:
         location, checksum = argument.get("location"), argument.get("checksum")
         if not location or not isinstance(location, str):
             raise StagingError(f"argument {name!r} has no location to read it from")
+        if kind == "product" and isinstance(argument.get("replicas"), list):
+            return self._from_replicas(name, argument["replicas"], checksum, product_sources)
         if kind == "product" or location.startswith(("http://", "https://")):
             return self._fetch(name, kind, location, checksum, product_sources)
         path = self._local_dataset(name, location)
@@ -140,6 +153,36 @@ class Executor:
             raise StagingError(f"corrupted transfer of {name!r}, not used: {exc}") from exc
         except OSError as exc:
             raise StagingError(f"cannot fetch {name!r} from {location}: {exc}") from exc
+
+    def _from_replicas(self, name: str, replicas: list[Any], checksum: str | None,
+                       product_sources: Sequence[str]) -> Path:
+        """A product from the first of its replicas that can be read here, in the claim's order (this
+        runner's own storages first); every replica that fails is noted for the service."""
+        if not checksum:
+            raise StagingError(f"argument {name!r} has no checksum to verify its transfer")
+        try:
+            local = verify_local(self.store, checksum)
+        except ValueError as exc:
+            raise StagingError(f"argument {name!r}: {exc}") from exc
+        if local is not None:
+            return local
+        tried: list[str] = []
+        for replica in replicas:
+            if not isinstance(replica, dict):
+                continue
+            try:
+                return self.storage_access.read(replica, checksum, self.store, product_sources)
+            except ReplicaUnreadable as exc:
+                self._failures.append({"replica": str(replica.get("replica")), "status": exc.status,
+                                       "reason": exc.reason[:500]})
+                what = "corrupted transfer, not used" if exc.status == "corrupt" else exc.status
+                tried.append(f"{replica.get('location')}: {what} ({exc.reason})")
+            except NotFromHere as exc:
+                tried.append(f"{replica.get('location')}: not readable from here ({exc})")
+            except Exception as exc:  # noqa: BLE001 - e.g. boto3 missing on this machine: try the next replica
+                tried.append(f"{replica.get('location')}: {type(exc).__name__}: {exc}")
+        raise StagingError(f"no replica of {name!r} could be read: " + ("; ".join(tried) or
+                                                                        "the graph lists no available replica"))
 
     def _local_dataset(self, name: str, location: str) -> Path:
         """A dataset's file, only from inside --data-dir: the path is resolved (``..``, absolute paths
@@ -170,10 +213,18 @@ class Executor:
     def execute(self, job: dict[str, Any]) -> ExecutionResult:
         started = time.monotonic()
         workflow = job["workflow"]
+        self._failures = []
         try:
             values, texts, used = self.stage(job.get("arguments", {}), job.get("product_sources") or ())
         except StagingError as exc:
-            return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}")
+            return ExecutionResult("unhandled_exception", time.monotonic() - started, error=f"StagingError: {exc}",
+                                   replica_failures=self._failures)
+        result = self._execute_staged(job, workflow, values, texts, used, started)
+        result.replica_failures = self._failures
+        return result
+
+    def _execute_staged(self, job: dict[str, Any], workflow: dict[str, Any], values: dict[str, Any],
+                        texts: dict[str, str], used: list[str], started: float) -> ExecutionResult:
         with tempfile.TemporaryDirectory(prefix="kgsched-job-") as workdir:
             output = Path(workdir) / "product"
             executed = Path(workdir) / "executed.ipynb"

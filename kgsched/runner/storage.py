@@ -95,8 +95,11 @@ class ProductStore:
             raise CorruptTransfer(f"{source} does not have checksum {checksum}")
         target = self.path_for(checksum)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            shutil.copyfile(source, target)
+        if not target.exists():  # atomically: a runner reading a shared directory never sees half a file
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial, \
+                    open(source, "rb") as handle:
+                shutil.copyfileobj(handle, partial, _CHUNK)
+            os.replace(partial.name, target)
         return target
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from rdflib import URIRef
 
+from kgsched.clock import utcnow
 from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KS
+from kgsched.provenance import replicas
 from kgsched.registry.tokens import token_iri
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
@@ -96,6 +99,8 @@ def revoke(token_id: str) -> Response:
     if not (identity.admin or record["agent"] == str(identity.agent) or record["issued_by"] == str(identity.agent)):
         raise Forbidden("you may revoke only your own tokens and those you issued")
     current().tokens.revoke(iri)
+    # a runner left with no token cannot serve its products any more (kgsched.provenance.replicas)
+    replicas.mark_departed(current().store, [URIRef(str(record["agent"]))], utcnow())
     return jsonify({"revoked": token_id})
 
 

@@ -7,6 +7,8 @@ anonymous job-token runner with a one-job token); a runner acts only on jobs it 
 ``POST /jobs/claim`` → 200 with the job (claim token, lease, workflow, arguments), 204 when nothing
 is claimable, 503 when every bid collided (retry). ``POST /jobs/<id>/heartbeat`` and
 ``/jobs/<id>/result`` carry the claim token; a lease that ran out is 409, another runner's job 403.
+``POST /jobs/<id>/replica-failures`` ``{claim_token, failures}``: the holder reports replicas of the
+job's inputs it could not read, and the service marks them (kgsched.jobs.replica_failures).
 ``POST /jobs/<id>/refuse`` ``{claim_token, reason}`` hands a claimed job back unrun because the
 runner owner's local policy does not allow it (kgsched.runner.policy): the claim is released with the
 reason, the runner excluded for the job, and the job queued again without spending an attempt.
@@ -26,6 +28,7 @@ from kgsched.clock import iso, utcnow
 from kgsched.errors import InvalidRequest
 from kgsched.graph.binding import check_iri
 from kgsched.jobs.queue import job_iri
+from kgsched.jobs.replica_failures import parse_failures, report_failures
 from kgsched.jobs.stalls import stalled_reasons
 from kgsched.namespaces import KS
 from kgsched.provenance.recording import ResultReport
@@ -106,6 +109,20 @@ def refuse(job_id: str) -> Response:
                                      token=identity.token, one_job=identity.one_job)
     in_touch(identity)
     return jsonify(receipt)
+
+
+@bp.post("/jobs/<job_id>/replica-failures")
+def replica_failures(job_id: str) -> Response:
+    """The holder of a live claim reports replicas of the job's inputs it could not read
+    (kgsched.jobs.replica_failures says why only it, and only those)."""
+    job = job_iri(job_id)
+    identity = require_runner()
+    payload = json_object({"claim_token", "failures"})
+    failures = parse_failures(payload.get("failures"))
+    answer = report_failures(current().queue, job, identity.agent, payload.get("claim_token", ""), failures,
+                             token=identity.token, one_job=identity.one_job)
+    in_touch(identity)
+    return jsonify(answer)
 
 
 def with_stalls(jobs: list[dict[str, Any]]) -> None:

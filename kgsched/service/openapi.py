@@ -157,9 +157,26 @@ def document(version: str) -> dict[str, Any]:
                     "executed_notebook": {  # a ks:Notebook workflow's notebook as it ran
                         "type": "object", "required": ["location", "checksum", "size_bytes"], "properties": {
                             "location": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
-                            "checksum": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}}}}),
+                            "checksum": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}},
+                    "replicas": {  # further copies in the runner's site storages (content-addressed)
+                        "type": "array", "maxItems": 16, "items": {
+                            "type": "object", "required": ["storage", "location"], "properties": {
+                                "storage": {"type": "string", "format": "iri"}, "location": {"type": "string"}}}}}}),
                 "responses": {"200": _ok("what was recorded"), "400": ERROR, "401": ERROR, "403": ERROR,
                               "404": ERROR, "409": ERROR, "503": ERROR}}},
+            "/jobs/{job_id}/replica-failures": {"post": {
+                "summary": "the holder of a live claim reports replicas of the job's inputs it could not read; the "
+                           "service marks them (a product with no readable replica is no longer cache)",
+                "security": BEARER, "parameters": [job_id],
+                "requestBody": _json_body({"type": "object", "required": ["claim_token", "failures"], "properties": {
+                    "claim_token": claim_token,
+                    "failures": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
+                        "type": "object", "required": ["replica", "status"], "properties": {
+                            "replica": {"type": "string", "format": "iri"},
+                            "status": {"enum": ["unreachable", "missing", "corrupt"]},
+                            "reason": {"type": "string"}}}}}}),
+                "responses": {"200": _ok("the replicas marked, by status"), "400": ERROR, "401": ERROR,
+                              "403": ERROR, "404": ERROR, "409": ERROR}}},
             "/credits": {"get": {"summary": "credit totals per agent by reason (?agent=IRI)",
                                  "responses": {"200": _ok("credits")}}},
             "/acknowledgements": {"get": {

@@ -86,7 +86,7 @@ def product_sections(store: Store, product: URIRef) -> str:
     if facts.get("checksum") is not None:
         replicas = queries.select(store, "resource-replicas", [{"checksum": facts["checksum"]}])
     parts.append(section(f"Replicas and locations ({len(replicas)})",
-                         table_html(["replica", "storage", "site", "location"], rows_json(replicas))
+                         table_html(["replica", "storage", "site", "location", "status"], rows_json(replicas))
                          if replicas else "<p>No stored copy is recorded.</p>", "replicas"))
     thanks = acknowledgements(store, product)
     agents = "".join(
