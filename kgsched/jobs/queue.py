@@ -217,6 +217,9 @@ class JobQueue:
     #: What this process's bids did: placed, held, withdrawn (lost to another bid), contention answers.
     counters: Counter[str] = field(default_factory=Counter, repr=False)
 
+    #: How claims are decided: "protocol" (bid, check, hold: docs/claim-protocol.md) or "index" (local_queue).
+    mode = "protocol"
+
     #: Contexts kept per claim, so a report to the replica that granted the claim does not read them again.
     CONTEXT_CACHE = 4096
 
@@ -256,7 +259,14 @@ class JobQueue:
                 triples.append((job, KS.fromPlan, new.plan))
         if triples:
             self.store.update(data_update(insert={self.graph: triples}))
+            self.enqueued(list(zip(iris, jobs, strict=True)), from_literal(now))
         return iris
+
+    def enqueued(self, jobs: list[tuple[URIRef, NewJob]], created: dt.datetime) -> None:
+        """Called after ``jobs`` were written (kgsched.jobs.local_queue keeps its index in step here)."""
+
+    def reload(self, jobs: Sequence[URIRef]) -> None:
+        """Called after code outside the queue rewrote these jobs' facts (kgsched.jobs.replan)."""
 
     def enqueue_plan(self, plan: Any) -> list[dict[str, Any]]:
         """A job per recompute step of a planner Plan, unless the expression already has one queued or
@@ -285,38 +295,7 @@ class JobQueue:
         rows = queries.select(self.store, "job-record", [{"job": job, "jobs": self.graph}])
         if not rows:
             raise NotFound(f"no job {job}")
-        states = frozenset(IRI_STATE[r["state"]] for r in rows if r["state"] in IRI_STATE)
-        if not states:
-            raise NotFound(f"job {job} has no known state")
-        claims: dict[URIRef, dict[str, Any]] = {}
-        for row in rows:
-            if row.get("claim") is None:
-                continue
-            entry = claims.setdefault(row["claim"], {
-                "runner": row["runner"], "token_hash": str(row["tokenHash"]),
-                "claimed_at": from_literal(row["claimedAt"]), "token": row.get("token"),
-                "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None,
-                "refusal": None})
-            entry["leases"].add(from_literal(row["leaseUntil"]))
-            if row.get("outcome") is not None:
-                entry["outcomes"].add(row["outcome"])
-            if row.get("digest") is not None:
-                entry["digests"].add(str(row["digest"]))
-            if row.get("released") is not None and row["released"].toPython() is True:
-                entry["released"] = True
-            if row.get("progress") is not None:
-                entry["progress"] = float(row["progress"])
-            if row.get("refusal") is not None:
-                entry["refusal"] = str(row["refusal"])
-        records = tuple(
-            ClaimRecord(iri, e["runner"], e["token_hash"], e["claimed_at"], max(e["leases"]), e["token"],
-                        frozenset(e["outcomes"]), frozenset(e["digests"]), e["released"], e["progress"],
-                        frozenset(e["leases"]), e["refusal"])
-            for iri, e in sorted(claims.items()))
-        first = rows[0]
-        held = frozenset(from_literal(r["heldUntil"]) for r in rows)
-        return JobRecord(job, first["expression"], max(states, key=_STATE_ORDER.__getitem__),
-                         int(first["maxAttempts"]), records, stored_states=states, held_until=held)
+        return record_from_rows(job, rows)
 
     def runners(self, job: URIRef) -> tuple[frozenset[URIRef], URIRef | None]:
         """The job's eligible runners and the planner's choice among them."""
@@ -344,7 +323,12 @@ class JobQueue:
     def place_claim(self, job: URIRef, runner: URIRef, token: URIRef | None = None,
                     now: dt.datetime | None = None) -> PlacedClaim:
         """Step 1: write our bid — a claim nobody else can have written (fresh IRI, fresh secret)."""
-        now = now or self.clock()
+        placed = self.new_bid(job, runner, token, now or self.clock())
+        self.store.update(data_update(insert={self.graph: list(placed.triples)}))
+        return placed
+
+    def new_bid(self, job: URIRef, runner: URIRef, token: URIRef | None, now: dt.datetime) -> PlacedClaim:
+        """A bid's IRI, secret, lease and triples, not yet written."""
         secret = secrets.token_urlsafe(32)
         claim = URIRef(f"{job}/claim/{uuid.uuid4().hex}")
         until = now + dt.timedelta(seconds=self.settings.lease_seconds)
@@ -354,7 +338,6 @@ class JobQueue:
             (claim, KS.leaseUntil, dt_literal(until))]
         if token is not None:
             triples.append((claim, KS.claimedWith, token))
-        self.store.update(data_update(insert={self.graph: triples}))
         return PlacedClaim(job, claim, secret, runner, token, now, until, tuple(triples))
 
     def check_claim(self, placed: PlacedClaim, one_job: bool = False) -> tuple[Verdict, JobRecord]:
@@ -425,10 +408,19 @@ class JobQueue:
                 self.counters["contention"] += 1
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
-        context = self.context(placed.job, placed.iri, runner, placed.claimed_at)
-        return Grant(placed, context, self.settings.lease_seconds, tuple(ProductSources.read(self.store).all()),
-                     service_call(self.store, context.implementation_kind, context.workflow, runner,
+        return self.grant(placed)
+
+    def grant(self, placed: PlacedClaim) -> Grant:
+        """What the runner of a won claim needs: the execution context, where products may be fetched
+        from, and for a web-service job the call to make."""
+        context = self.context(placed.job, placed.iri, placed.runner, placed.claimed_at)
+        return Grant(placed, context, self.settings.lease_seconds, tuple(self.product_sources().all()),
+                     service_call(self.store, context.implementation_kind, context.workflow, placed.runner,
                                   context.implementation))
+
+    def product_sources(self) -> ProductSources:
+        """The registered product endpoints and storages (kgsched.jobs.product_sources)."""
+        return ProductSources.read(self.store)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)
@@ -567,6 +559,10 @@ class JobQueue:
             record = _with_eligible(record, self.eligible(job))
         return decide_report(record, claim, digest, outcome, self.clock(), self.settings.clock_skew_seconds), record
 
+    def unwritten_mark(self, claim: URIRef) -> list[Triple]:
+        """Report marks not yet in the graph, written with the result (none here: ``mark_report`` wrote it)."""
+        return []
+
     def unmark_report(self, mark: list[Triple]) -> None:
         """Step 3a: take our report back (not accepted)."""
         self.store.update(data_update(delete={self.graph: mark}))
@@ -576,10 +572,10 @@ class JobQueue:
         """Step 3b: accepted — PROV, credits and the job's next state in one update; after an unhandled
         exception the claim is released and its runner excluded, so another runner retries the job."""
         assert verdict.next_state is not None
-        extra: list[Triple] = []
+        extra: list[Triple] = self.unwritten_mark(claim.iri)
         held = None
         if report.outcome_iri == KS.UnhandledException:
-            extra = [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
+            extra += [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
             held = NOT_HELD
         self.store.update(self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)},
                                              held))
@@ -651,6 +647,43 @@ class JobQueue:
                              "expression": str(row["expression"]), "created": str(row["created"]),
                              "chosen_runner": None if row.get("chosen") is None else str(row["chosen"])})
         return jobs
+
+
+def record_from_rows(job: URIRef, rows: Sequence[Mapping[str, Any]]) -> JobRecord:
+    """A JobRecord from the rows of ``job-record.rq`` for one job (also used by the in-memory index of
+    kgsched.jobs.local_queue, which reads many jobs at once)."""
+    states = frozenset(IRI_STATE[r["state"]] for r in rows if r["state"] in IRI_STATE)
+    if not states:
+        raise NotFound(f"job {job} has no known state")
+    claims: dict[URIRef, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("claim") is None:
+            continue
+        entry = claims.setdefault(row["claim"], {
+            "runner": row["runner"], "token_hash": str(row["tokenHash"]),
+            "claimed_at": from_literal(row["claimedAt"]), "token": row.get("token"),
+            "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None,
+            "refusal": None})
+        entry["leases"].add(from_literal(row["leaseUntil"]))
+        if row.get("outcome") is not None:
+            entry["outcomes"].add(row["outcome"])
+        if row.get("digest") is not None:
+            entry["digests"].add(str(row["digest"]))
+        if row.get("released") is not None and row["released"].toPython() is True:
+            entry["released"] = True
+        if row.get("progress") is not None:
+            entry["progress"] = float(row["progress"])
+        if row.get("refusal") is not None:
+            entry["refusal"] = str(row["refusal"])
+    records = tuple(
+        ClaimRecord(iri, e["runner"], e["token_hash"], e["claimed_at"], max(e["leases"]), e["token"],
+                    frozenset(e["outcomes"]), frozenset(e["digests"]), e["released"], e["progress"],
+                    frozenset(e["leases"]), e["refusal"])
+        for iri, e in sorted(claims.items()))
+    first = rows[0]
+    held = frozenset(from_literal(r["heldUntil"]) for r in rows)
+    return JobRecord(job, first["expression"], max(states, key=_STATE_ORDER.__getitem__),
+                     int(first["maxAttempts"]), records, stored_states=states, held_until=held)
 
 
 def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:

@@ -20,7 +20,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -396,10 +396,18 @@ def read_context(store: Store, job: URIRef, claim: URIRef, runner: URIRef, claim
 
 def read_arguments(store: Store, expression: URIRef) -> tuple[dict[str, RDFLiteral], tuple[InputUsed, ...]]:
     """Literal arguments, and for each data argument the dataset or the newest product of its expression."""
+    return arguments_from_rows(queries.select(store, "expression-arguments", [{"expression": expression}]))
+
+
+def arguments_from_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RDFLiteral], tuple[InputUsed, ...]]:
+    """``read_arguments`` on rows of expression-arguments.rq (or of expression-context.rq, which adds the
+    expression's workflow and address in rows of their own)."""
     literals: dict[str, RDFLiteral] = {}
     datasets: dict[str, dict[str, Any]] = {}
     upstream: dict[str, dict[str, Any]] = {}
-    for row in queries.select(store, "expression-arguments", [{"expression": expression}]):
+    for row in rows:
+        if row.get("name") is None:
+            continue
         name = str(row["name"])
         if row.get("value") is not None:
             literals[name] = row["value"]

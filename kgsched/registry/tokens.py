@@ -27,6 +27,7 @@ from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 from kgsched.namespaces import KS, KSG, KSID
+from kgsched.registry.generation import bump_update
 
 #: The named graph of token records (hashes only).
 TOKENS_GRAPH = URIRef(KSG["tokens"])
@@ -165,5 +166,5 @@ class TokenStore:
                 graph.add((iri, row["p"], row["o"]))
             if len(graph) == 0:
                 return False
-            self.store.update(data_update(delete={TOKENS_GRAPH: graph}))
+            self.store.update(data_update(delete={TOKENS_GRAPH: graph}) + " ;\n" + bump_update())
         return True

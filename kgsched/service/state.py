@@ -6,7 +6,9 @@ the embedded store can be opened by one process only, and the remote one costs n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app
 from rdflib import URIRef
@@ -14,8 +16,9 @@ from rdflib import URIRef
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
-from kgsched.graph.store import RemoteStore, Store, open_store
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store, open_store
 from kgsched.jobs.contact import RunnerContacts
+from kgsched.jobs.local_queue import LocalJobQueue
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
 from kgsched.registry.registration import Registry, load_ontology
@@ -70,7 +73,7 @@ def init_state(app: Flask) -> ServiceState:
     silence = float(silence)
     state = ServiceState(
         store=store,
-        queue=JobQueue(store, QueueSettings.from_config(config)),
+        queue=make_queue(store, owns, config),
         tokens=TokenStore(store, admin_agent, admin_hash),
         registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or DEFAULT_CHUNK_TRIPLES),
                           protected_agents=[admin_agent, LOCAL_ADMIN]),
@@ -81,6 +84,20 @@ def init_state(app: Flask) -> ServiceState:
     )
     app.extensions["kgsched"] = state
     return state
+
+
+def make_queue(store: Store, owns: bool, config: Mapping[str, Any]) -> JobQueue:
+    """The in-memory-index queue for a sole writer (an embedded store this app opened: no other process
+    can open it, and nobody else holds this handle), else the multi-replica protocol
+    (docs/claim-protocol.md). ``CLAIM_MODE`` = index or protocol forces one (index only on a store that
+    nothing else writes jobs to)."""
+    mode = config.get("CLAIM_MODE") or "auto"
+    if mode not in ("auto", "index", "protocol"):
+        raise InvalidRequest(f"configuration CLAIM_MODE must be auto, index or protocol; got {mode!r}")
+    settings = QueueSettings.from_config(config)
+    if mode == "index" or (mode == "auto" and owns and isinstance(store, EmbeddedStore)):
+        return LocalJobQueue(store, settings)
+    return JobQueue(store, settings)
 
 
 def current() -> ServiceState:
