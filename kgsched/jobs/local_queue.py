@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -44,9 +43,8 @@ from rdflib.namespace import DCTERMS
 from kgsched.clock import from_literal
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
-from kgsched.graph.store import Store
+from kgsched.jobs.grant_context import claim_context, expression_rows
 from kgsched.jobs.late_binding import late_candidates
-from kgsched.jobs.product_sources import ProductSources
 from kgsched.jobs.queue import (
     NOT_HELD,
     Grant,
@@ -65,15 +63,17 @@ from kgsched.jobs.states import (
     Verdict,
     decide_claim,
 )
-from kgsched.literals import optional_str
-from kgsched.namespaces import KS
-from kgsched.provenance.recording import ExecutionContext, arguments_from_rows
+from kgsched.namespaces import KS, PROVENANCE_GRAPH
+from kgsched.provenance import statistics
+from kgsched.provenance.recording import ExecutionContext
 from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_hash
 
 #: How often jobs waiting for inputs are checked against the graph's products (products recorded by
 #: this queue make their dependants ready at once; this catches products written any other way).
 READY_RECHECK_SECONDS = 1.0
+#: Expressions read per query for the contexts of the next claims (kgsched.jobs.grant_context.expression_rows).
+PREFETCH = 32
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class LocalJobQueue(JobQueue):
     _produced: set[URIRef] = field(default_factory=set, repr=False)
     _marks: dict[URIRef, list[Triple]] = field(default_factory=dict, repr=False)
     _ready_checked: float = field(default=0.0, repr=False)
+    _prefetched: dict[URIRef, list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
+    _prefetch_generation: frozenset[str] | None = field(default=None, repr=False)
     mode = "index"
 
     def __post_init__(self) -> None:
@@ -249,43 +251,40 @@ class LocalJobQueue(JobQueue):
                 return True
         return False
 
-    # -- what a grant carries: registry facts from the cache, the expression in one read ---------------
-    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime) -> ExecutionContext:
-        """As ``read_context``, from one query (expression-context.rq) plus registry facts cached under the
-        registry generation: the workflow's implementation, and who is credited (execution-agents.rq)."""
-        cached = self._contexts.get(claim)
+    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime,
+                expression: URIRef | None = None, generation: frozenset[str] | None = None) -> ExecutionContext:
+        """As the protocol's, with the expression read in a batch with the next candidates' (prefetched
+        rows are kept only for expressions that read no other expression's product, which may change)."""
         entry = self._jobs.get(job)
-        if cached is not None or entry is None:
-            return super().context(job, claim, runner, claimed_at)
-        rows = queries.select(self.store, "expression-context", [{"expression": entry.record.expression}])
-        head = next((row for row in rows if row.get("workflow") is not None), None)
-        if head is None:
-            return super().context(job, claim, runner, claimed_at)  # says why (NotFound)
-        workflow, expression = head["workflow"], entry.record.expression
-        cache = registry_cache(self.store)
-        generation = cache.current()
-        kind, implementation, version = cache.get(("workflow", workflow),
-                                                  lambda: _workflow(self.store, job, self.graph),
-                                                  checked=generation)
-        roles = cache.get(("agents", workflow, runner), lambda: _agents(self.store, workflow, runner),
-                          checked=generation)
-        literals, inputs = arguments_from_rows(rows)
-        address = str(head["address"]) if head.get("address") is not None else \
-            hashlib.sha256(str(expression).encode()).hexdigest()
-        context = ExecutionContext(
-            job=job, claim=claim, expression=expression, address=address, workflow=workflow, runner=runner,
-            claimed_at=claimed_at, implementation_kind=kind, implementation=implementation, version=version,
-            runner_owner=roles["owner"][0] if roles["owner"] else None, runner_storage=tuple(sorted(roles["storage"])),
-            authors=tuple(sorted(roles["author"])), verifiers=tuple(sorted(roles["verifier"])), literals=literals,
-            inputs=inputs)
-        if len(self._contexts) >= self.CONTEXT_CACHE:
-            self._contexts.pop(next(iter(self._contexts)))
-        self._contexts[claim] = context
-        return context
-
-    def product_sources(self) -> ProductSources:
-        """Registered product endpoints and storages, cached under the registry generation."""
-        return registry_cache(self.store).get("product-sources", lambda: ProductSources.read(self.store))
+        if expression is None and entry is not None:
+            expression = entry.record.expression
+        if expression is None or claim in self._contexts:
+            return super().context(job, claim, runner, claimed_at, expression, generation)
+        generation = registry_cache(self.store).current() if generation is None else generation
+        with self.store.write_lock:
+            if generation != self._prefetch_generation or len(self._prefetched) > 10 * PREFETCH:
+                self._prefetched.clear()
+                self._prefetch_generation = generation
+            rows = self._prefetched.pop(expression, None)
+            if rows is None:
+                batch = [expression]
+                for other in self._queued.get(runner, {}):
+                    if len(batch) >= PREFETCH:
+                        break
+                    other_expression = self._jobs[other].record.expression
+                    if other_expression not in self._prefetched and other_expression != expression:
+                        batch.append(other_expression)
+                found = expression_rows(self.store, batch)
+                rows = found.pop(expression, [])
+                self._prefetched.update({e: r for e, r in found.items() if all(x.get("input") is None for x in r)})
+        if self._contexts.get(claim) is None:
+            context = claim_context(self.store, self.graph, job, expression, claim, runner, claimed_at, generation,
+                                    rows)
+            if context is not None:
+                if len(self._contexts) >= self.CONTEXT_CACHE:
+                    self._contexts.pop(next(iter(self._contexts)))
+                self._contexts[claim] = context
+        return super().context(job, claim, runner, claimed_at, expression, generation)
 
     # -- writing -------------------------------------------------------------------------------------
     def enqueued(self, jobs: list[tuple[URIRef, NewJob]], created: dt.datetime) -> None:
@@ -315,6 +314,7 @@ class LocalJobQueue(JobQueue):
                 candidates.remove(job)
                 entry = self._jobs[job]
                 placed = self.new_bid(job, runner, token, now)
+                placed_expression = entry.record.expression
                 mine = ClaimRecord(placed.iri, runner, token_hash(placed.secret), now, placed.lease_until, token,
                                    lease_values=frozenset({placed.lease_until}))
                 record = replace(entry.record, claims=(*entry.record.claims, mine))
@@ -337,7 +337,7 @@ class LocalJobQueue(JobQueue):
                         raise _unexpected("a bid", verdict)
             else:
                 return None
-        return self.grant(placed)
+        return self.grant(placed, placed_expression)
 
     def heartbeat(self, job: URIRef, runner: URIRef, claim_token: str, *, token: URIRef | None = None,
                   one_job: bool = False, progress: float | None = None) -> dt.datetime:
@@ -383,9 +383,18 @@ class LocalJobQueue(JobQueue):
 
     def record_result(self, record: JobRecord, claim: ClaimRecord, verdict: Verdict, graph: Any,
                       context: Any, report: Any) -> None:
+        """As the protocol's, with the report mark, and for a product the running statistics, in the same
+        update as the result."""
         with self.store.write_lock:
             try:
-                super().record_result(record, claim, verdict, graph, context, report)
+                if report.outcome_iri in COMPLETING and verdict.next_state is not None:
+                    self.store.update(
+                        self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
+                                           {PROVENANCE_GRAPH: list(graph)})
+                        + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
+                                                               report.duration_seconds, report.size_bytes))
+                else:
+                    super().record_result(record, claim, verdict, graph, context, report)
             finally:
                 self._marks.pop(claim.iri, None)
             if report.outcome_iri in COMPLETING:
@@ -402,23 +411,6 @@ class LocalJobQueue(JobQueue):
     def _replace_claim(self, entry: Entry, claim: URIRef, change: Any) -> None:
         claims = tuple(change(c) if c.iri == claim else c for c in entry.record.claims)
         self._jobs[entry.record.iri] = replace(entry, record=replace(entry.record, claims=claims))
-
-
-def _workflow(store: Store, job: URIRef, jobs: URIRef) -> tuple[URIRef | None, str | None, str | None]:
-    """The job's workflow's implementation kind, implementation and version (job-context.rq)."""
-    rows = queries.select(store, "job-context", [{"job": job, "jobs": jobs}])
-    row = rows[0] if rows else {}
-    return (row.get("kind"), optional_str(row.get("implementation")), optional_str(row.get("version")))
-
-
-def _agents(store: Store, workflow: URIRef, runner: URIRef) -> dict[str, list[URIRef]]:
-    """Who a result credits and where the runner stores products (execution-agents.rq)."""
-    roles: dict[str, list[URIRef]] = {"author": [], "verifier": [], "owner": [], "storage": []}
-    for row in queries.select(store, "execution-agents", [{"workflow": workflow, "runner": runner}]):
-        bucket = roles[str(row["role"])]
-        if row["value"] not in bucket:
-            bucket.append(row["value"])
-    return roles
 
 
 def _moved(record: JobRecord, state: Any, held: dt.datetime) -> JobRecord:

@@ -37,6 +37,7 @@ from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
+from kgsched.jobs.grant_context import cached_product_sources, claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.product_sources import ProductSources, place
 from kgsched.jobs.service_call import service_call
@@ -62,6 +63,7 @@ from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
 from kgsched.provenance import statistics
 from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph, read_context
+from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_hash
 
 Triple = tuple[Node, Node, Node]
@@ -223,13 +225,18 @@ class JobQueue:
     #: Contexts kept per claim, so a report to the replica that granted the claim does not read them again.
     CONTEXT_CACHE = 4096
 
-    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime) -> ExecutionContext:
+    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime,
+                expression: URIRef | None = None, generation: frozenset[str] | None = None) -> ExecutionContext:
         """What the job's execution needs (expression, workflow, inputs, who to credit); read once per
         claim in this process. Inputs do not change while a job is held: they were ready when it was
-        claimed, and products are only ever added."""
+        claimed, and products are only ever added. Knowing the job's expression, one query and cached
+        registry facts do (kgsched.jobs.grant_context)."""
         cached = self._contexts.get(claim)
         if cached is None:
-            cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
+            cached = None if expression is None else claim_context(
+                self.store, self.graph, job, expression, claim, runner, claimed_at, generation)
+            if cached is None:
+                cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
             if len(self._contexts) >= self.CONTEXT_CACHE:
                 self._contexts.pop(next(iter(self._contexts)))
             self._contexts[claim] = cached
@@ -408,19 +415,21 @@ class JobQueue:
                 self.counters["contention"] += 1
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
-        return self.grant(placed)
+        return self.grant(placed, record.expression)
 
-    def grant(self, placed: PlacedClaim) -> Grant:
+    def grant(self, placed: PlacedClaim, expression: URIRef | None = None) -> Grant:
         """What the runner of a won claim needs: the execution context, where products may be fetched
-        from, and for a web-service job the call to make."""
-        context = self.context(placed.job, placed.iri, placed.runner, placed.claimed_at)
-        return Grant(placed, context, self.settings.lease_seconds, tuple(self.product_sources().all()),
+        from, and for a web-service job the call to make (registry facts: one generation read)."""
+        generation = registry_cache(self.store).current()
+        context = self.context(placed.job, placed.iri, placed.runner, placed.claimed_at, expression, generation)
+        return Grant(placed, context, self.settings.lease_seconds, tuple(self.product_sources(generation).all()),
                      service_call(self.store, context.implementation_kind, context.workflow, placed.runner,
                                   context.implementation))
 
-    def product_sources(self) -> ProductSources:
-        """The registered product endpoints and storages (kgsched.jobs.product_sources)."""
-        return ProductSources.read(self.store)
+    def product_sources(self, generation: frozenset[str] | None = None) -> ProductSources:
+        """The registered product endpoints and storages (kgsched.jobs.product_sources), cached per process
+        under the registry generation."""
+        return cached_product_sources(self.store, generation)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)
@@ -485,7 +494,7 @@ class JobQueue:
                 if context is None:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
                     # the product's location must be under the runner's own sources (400 otherwise)
-                    report = place(report, runner, context.runner_storage, ProductSources.read(self.store))
+                    report = place(report, runner, context.runner_storage, self.product_sources())
                 believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
                 graph, execution, product = execution_graph(context, believed)  # a bad report fails here
                 verdict = decide_report(record, claim.iri, digest, outcome, now, self.settings.clock_skew_seconds)

@@ -294,8 +294,7 @@ def execution_graph(context: ExecutionContext, report: ResultReport) -> tuple[Gr
     execution = execution_iri(context.claim)
     started = report.started_at or context.claimed_at
     ended = started + dt.timedelta(seconds=report.duration_seconds)
-    graph = Graph()
-    bind_prefixes(graph)
+    graph = Graph()  # only its triples are used (written with the job's state): no prefixes to bind
     graph.add((execution, RDF.type, KS.Execution))
     graph.add((execution, PROV.wasAssociatedWith, context.runner))
     graph.add((execution, KS.computes, context.expression))
