@@ -7,8 +7,9 @@ Set-ups (each on fresh stores in a temporary directory):
 
 1. one ``kgsched serve`` process (waitress threads) on the embedded store (the in-memory queue index,
    kgsched.jobs.local_queue), 20 runner clients over HTTP: they claim every job, then report each;
-2. one, then two ``kgsched serve`` replicas over one Oxigraph server (the claim protocol), 20 runner
-   clients spread over them, the same way;
+2. one, then two ``kgsched serve`` replicas over one Oxigraph server, 20 runner clients spread over
+   them, the same way: arbitrating by the claim protocol, then locking jobs in Redis
+   (``KGSCHED_COORDINATION_URL``, kgsched.jobs.coordination; a redis-server started here);
 3. the queue in-process (no HTTP, one thread), with the index and with the protocol;
 4. the naive claim the issue measured — one ``DELETE {…} INSERT {…} WHERE {… LIMIT 1}`` per claim —
    from 20 threads without a lock, on the embedded store and on the Oxigraph server: how many jobs it
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rdflib import Literal, URIRef  # noqa: E402
 
 from kgsched.dev.oxigraph_server import OxigraphServer  # noqa: E402
+from kgsched.dev.redis_server import RedisServer  # noqa: E402
 from kgsched.dev.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves  # noqa: E402
 from kgsched.graph.binding import check_iri  # noqa: E402
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store  # noqa: E402
@@ -249,18 +251,22 @@ def main() -> None:
         with ServeProcess("--store", str(directory), env=LONG_LEASE) as server:
             service_run("embedded, 1 serve process ", [server.url], secrets, args.jobs_embedded, args.clients)
 
-    with OxigraphServer() as oxigraph:
+    with OxigraphServer() as oxigraph, RedisServer() as redis:
         endpoint = ("--endpoint", oxigraph.url)
         store = RemoteStore.from_url(oxigraph.url)
-        secrets = prepare(store, args.jobs_remote, args.clients)
-        with ServeProcess(*endpoint, env=LONG_LEASE) as only:
-            one = service_run("remote, 1 replica/Oxigraph ", [only.url], secrets, args.jobs_remote, args.clients)
-        secrets = prepare_more(store, args.jobs_remote, args.clients)
-        with ServeProcess(*endpoint, env=LONG_LEASE) as first, ServeProcess(*endpoint, env=LONG_LEASE) as second:
-            two = service_run("remote, 2 replicas/Oxigraph", [first.url, second.url], secrets, args.jobs_remote,
-                              args.clients)
-        print(f"two replicas against one over the same Oxigraph server: claims x{two['claims'] / one['claims']:.2f}, "
-              f"reports x{two['reports'] / one['reports']:.2f}")
+        load_federation(store)
+        for mode, env in (("protocol", LONG_LEASE), ("redis", {**LONG_LEASE, "KGSCHED_COORDINATION_URL": redis.url})):
+            suffix = "" if mode == "protocol" else "+Redis"
+            secrets = prepare_more(store, args.jobs_remote, args.clients)
+            with ServeProcess(*endpoint, env=env) as only:
+                one = service_run(f"remote, 1 replica/Oxigraph{suffix} ", [only.url], secrets, args.jobs_remote,
+                                  args.clients)
+            secrets = prepare_more(store, args.jobs_remote, args.clients)
+            with ServeProcess(*endpoint, env=env) as first, ServeProcess(*endpoint, env=env) as second:
+                two = service_run(f"remote, 2 replicas/Oxigraph{suffix}", [first.url, second.url], secrets,
+                                  args.jobs_remote, args.clients)
+            print(f"two replicas against one over the same Oxigraph server ({mode}): claims "
+                  f"x{two['claims'] / one['claims']:.2f}, reports x{two['reports'] / one['reports']:.2f}")
 
     in_process_run(args.jobs_embedded, LocalJobQueue, "index")
     in_process_run(args.jobs_embedded, JobQueue, "protocol")

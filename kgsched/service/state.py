@@ -18,6 +18,7 @@ from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store, open_store
 from kgsched.jobs.contact import RunnerContacts
+from kgsched.jobs.coordination import CoordinatedJobQueue, JobLocks
 from kgsched.jobs.local_queue import LocalJobQueue
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
@@ -88,15 +89,24 @@ def init_state(app: Flask) -> ServiceState:
 
 def make_queue(store: Store, owns: bool, config: Mapping[str, Any]) -> JobQueue:
     """The in-memory-index queue for a sole writer (an embedded store this app opened: no other process
-    can open it, and nobody else holds this handle), else the multi-replica protocol
-    (docs/claim-protocol.md). ``CLAIM_MODE`` = index or protocol forces one (index only on a store that
-    nothing else writes jobs to)."""
+    can open it, and nobody else holds this handle); else, with ``COORDINATION_URL``, replicas that lock
+    jobs in Redis (kgsched.jobs.coordination); else the multi-replica protocol (docs/claim-protocol.md).
+    ``CLAIM_MODE`` = index, coordinated or protocol forces one (index only on a store that nothing else
+    writes jobs to; coordinated on every replica over the store or none)."""
     mode = config.get("CLAIM_MODE") or "auto"
-    if mode not in ("auto", "index", "protocol"):
-        raise InvalidRequest(f"configuration CLAIM_MODE must be auto, index or protocol; got {mode!r}")
+    if mode not in ("auto", "index", "coordinated", "protocol"):
+        raise InvalidRequest(f"configuration CLAIM_MODE must be auto, index, coordinated or protocol; got {mode!r}")
     settings = QueueSettings.from_config(config)
+    url = config.get("COORDINATION_URL")
     if mode == "index" or (mode == "auto" and owns and isinstance(store, EmbeddedStore)):
         return LocalJobQueue(store, settings)
+    if mode == "coordinated" or (mode == "auto" and url):
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidRequest(f"configuration COORDINATION_URL must be a redis:// URL; got {url!r}")
+        hold = config.get("COORDINATION_LOCK_SECONDS", 10)
+        if isinstance(hold, bool) or not isinstance(hold, int | float) or hold <= 0:
+            raise InvalidRequest(f"configuration COORDINATION_LOCK_SECONDS must be a number > 0; got {hold!r}")
+        return CoordinatedJobQueue(store, settings, locks=JobLocks(url, float(hold)))
     return JobQueue(store, settings)
 
 

@@ -1,0 +1,192 @@
+"""Replicas that arbitrate through Redis: a per-job lock instead of bid, check and withdraw.
+
+With several service replicas over one SPARQL server, the claim protocol (docs/claim-protocol.md §3)
+arbitrates through the graph alone: a bid is a write, its check a read of every claim, a lost bid a
+delete and a back-off — and bids collide more the more replicas there are. Configured with
+``COORDINATION_URL=redis://…`` (every replica over the store with the same), each replica instead
+takes a short **per-job lock** in Redis (``SET key token NX PX``, released by a compare-and-delete
+script) around every read-decide-write of a job — claim, heartbeat, report, refusal — so that inside
+the lock the job is decided exactly as by the store's only writer (kgsched.jobs.local_queue): read the
+job and its claims from the graph, decide with the same pure rules (kgsched.jobs.states), write the
+claim and the job's state in **one update**, and for a report the mark together with the result. A
+job whose lock another replica holds is skipped for the next candidate, never waited for; a replica's
+own claims no longer queue behind one process-wide lock, so its threads overlap their round trips to
+the SPARQL server. One-job tokens take a lock of their own around their one claim.
+
+What the lock assumes (argued in docs/claim-protocol.md §6b): Redis's ``SET NX`` is atomic and a lock
+is held by one owner until it is deleted or its time (``COORDINATION_LOCK_SECONDS``, default 10 s, far
+longer than a read and a write) runs out; a replica that stalls longer than that inside a lock may
+overlap with the next holder, the same timing assumption as a lease. The graph still records every
+job, claim and result as the protocol does, so SPARQL sees the queue and a replica without Redis
+reads the same facts — but all replicas over one store must use the same mode.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rdflib import URIRef
+
+from kgsched.errors import InvalidRequest
+from kgsched.jobs.queue import Grant, JobQueue, Triple, _unexpected
+from kgsched.jobs.states import Action, ClaimRecord, Contention, NotYourJob, decide_claim
+from kgsched.namespaces import KS
+from kgsched.registry.tokens import token_hash
+
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+
+
+class JobLocks:
+    """Short locks in Redis, one per key (a job's IRI, a one-job token's IRI)."""
+
+    PREFIX = "kgsched:lock:"
+
+    def __init__(self, url: str, hold_seconds: float = 10.0, client: Any = None) -> None:
+        if client is None:
+            import redis  # only a coordinated service needs it
+
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = client
+        self.hold_ms = max(1, int(hold_seconds * 1000))
+        self._release = client.register_script(_RELEASE)
+
+    @contextmanager
+    def hold(self, key: str, wait_seconds: float = 0.0) -> Iterator[bool]:
+        """Yield whether the lock was taken (trying for up to ``wait_seconds``); released on exit."""
+        name, owner = self.PREFIX + key, secrets.token_hex(16)
+        deadline = time.monotonic() + wait_seconds
+        taken = bool(self.client.set(name, owner, nx=True, px=self.hold_ms))
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.002)
+            taken = bool(self.client.set(name, owner, nx=True, px=self.hold_ms))
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._release(keys=[name], args=[owner])
+
+
+@dataclass
+class CoordinatedJobQueue(JobQueue):
+    """A :class:`JobQueue` whose replicas arbitrate through :class:`JobLocks` (see the module docstring)."""
+
+    locks: JobLocks | None = None
+    #: How long a heartbeat, report or refusal waits for its job's lock before answering 503.
+    wait_seconds: float = 5.0
+    _marks: dict[URIRef, list[Triple]] = field(default_factory=dict, repr=False)
+    mode = "coordinated"
+
+    def _lock(self, key: str, wait: float = 0.0) -> Any:
+        assert self.locks is not None, "a coordinated queue needs its locks"
+        return self.locks.hold(key, wait)
+
+    def claim(self, runner: URIRef, token: URIRef | None = None, one_job: bool = False) -> Grant | None:
+        """Candidates from the graph (a hint); for each, take its lock or skip it, read it, decide, and
+        write the claim and the job's state in one update."""
+        if one_job:
+            if token is None:
+                raise InvalidRequest("a one-job claim needs its token")
+            with self._lock(f"token:{token}", self.wait_seconds) as taken:
+                if not taken:
+                    raise Contention("this token is claiming already; retry in a moment")
+                if self.token_claims(token):
+                    raise NotYourJob("this token was good for one job and has made its claim")
+                return self._claim(runner, token)
+        return self._claim(runner, token)
+
+    def _claim(self, runner: URIRef, token: URIRef | None) -> Grant | None:
+        busy = False
+        for attempt in range(self.settings.claim_rounds):
+            candidates = self.candidates(runner, self.clock())
+            if not candidates:
+                return None
+            pool = candidates[: self.settings.candidate_pool]
+            self.rng.shuffle(pool)
+            for job in pool:
+                won = self._try(job, runner, token)
+                if won is None:
+                    busy = True
+                elif won is not False:
+                    placed, expression = won
+                    return self.grant(placed, expression)
+            self.sleep(self._backoff(attempt))
+        if busy:
+            self.counters["contention"] += 1
+            raise Contention("every candidate was being claimed by another replica; retry in a moment")
+        return None
+
+    def _try(self, job: URIRef, runner: URIRef, token: URIRef | None) -> Any:
+        """One job under its lock: (placed claim, expression) if held; False if not ours to hold; None if
+        another replica holds its lock."""
+        with self._lock(f"job:{job}") as taken:
+            if not taken:
+                self.counters["busy"] += 1
+                return None
+            record = self.record(job)
+            now = self.clock()
+            placed = self.new_bid(job, runner, token, now)
+            mine = ClaimRecord(placed.iri, runner, token_hash(placed.secret), now, placed.lease_until, token,
+                               lease_values=frozenset({placed.lease_until}))
+            verdict = decide_claim(replace(record, claims=(*record.claims, mine)), placed.iri, now,
+                                   self.settings.clock_skew_seconds, 0, self.settings.grace)
+            self.counters["bids"] += 1
+            match verdict.action:
+                case Action.HOLD:
+                    self.store.update(self._state_update(record, "claimed", list(placed.triples),
+                                                         held=placed.lease_until))
+                    self.counters["held"] += 1
+                    return placed, record.expression
+                case Action.FAIL:
+                    self.store.update(self._state_update(record, "failed"))
+                    return False
+                case Action.WITHDRAW:
+                    self.counters["withdrawn"] += 1
+                    return False
+                case _:
+                    raise _unexpected("a bid", verdict)
+
+    # -- the holder's operations: the protocol's code, under the job's lock -------------------------
+    def heartbeat(self, job: URIRef, runner: URIRef, claim_token: str, **options: Any) -> Any:
+        with self._lock(f"job:{job}", self.wait_seconds) as taken:
+            if not taken:
+                raise Contention("the job is being changed by another replica; retry in a moment")
+            return super().heartbeat(job, runner, claim_token, **options)
+
+    def report(self, job: URIRef, runner: URIRef, claim_token: str, report: Any, **options: Any) -> Any:
+        with self._lock(f"job:{job}", self.wait_seconds) as taken:
+            if not taken:
+                raise Contention("the job is being changed by another replica; retry in a moment")
+            return super().report(job, runner, claim_token, report, **options)
+
+    def refuse(self, job: URIRef, runner: URIRef, claim_token: str, reason: str, **options: Any) -> Any:
+        with self._lock(f"job:{job}", self.wait_seconds) as taken:
+            if not taken:
+                raise Contention("the job is being changed by another replica; retry in a moment")
+            return super().refuse(job, runner, claim_token, reason, **options)
+
+    # Under the job's lock no other replica can read between a mark and its check, so the mark is
+    # written with the result (one update) rather than first.
+    def mark_report(self, claim: URIRef, digest: str, outcome: URIRef) -> list[Triple]:
+        from rdflib import Literal
+
+        mark: list[Triple] = [(claim, KS.reportedOutcome, outcome), (claim, KS.reportDigest, Literal(digest))]
+        self._marks[claim] = mark
+        return mark
+
+    def unmark_report(self, mark: list[Triple]) -> None:
+        self._marks.pop(mark[0][0], None)  # type: ignore[arg-type]
+
+    def unwritten_mark(self, claim: URIRef) -> list[Triple]:
+        return list(self._marks.get(claim, ()))
+
+    def record_result(self, record: Any, claim: ClaimRecord, verdict: Any, graph: Any, context: Any,
+                      report: Any) -> None:
+        try:
+            super().record_result(record, claim, verdict, graph, context, report)
+        finally:
+            self._marks.pop(claim.iri, None)
