@@ -126,6 +126,7 @@ def report_all(urls: list[str], secrets: list[str], clients: int, held: dict[int
     (seconds, results recorded per job, refusals)."""
     recorded: Counter[str] = Counter()
     refused = [0]
+    reasons: Counter[str] = Counter()
     lock = threading.Lock()
 
     def work(url: str, i: int) -> bool:
@@ -138,9 +139,13 @@ def report_all(urls: list[str], secrets: list[str], clients: int, held: dict[int
                 recorded[job] += 1
             elif status != 200:
                 refused[0] += 1
+                reasons[f"{status} {str(body.get('detail') if isinstance(body, dict) else body)[:80]}"] += 1
         return True
 
-    return hammer(urls, clients, work), recorded, refused[0]
+    seconds = hammer(urls, clients, work)
+    if reasons:
+        print("  refusals:", dict(reasons.most_common(3)))
+    return seconds, recorded, refused[0]
 
 
 def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clients: int) -> dict[str, float]:

@@ -24,6 +24,7 @@ reads the same facts — but all replicas over one store must use the same mode.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +35,9 @@ from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest
 from kgsched.jobs.queue import Grant, JobQueue, Triple, _unexpected
-from kgsched.jobs.states import Action, ClaimRecord, Contention, NotYourJob, decide_claim
-from kgsched.namespaces import KS
+from kgsched.jobs.states import COMPLETING, Action, ClaimRecord, Contention, JobRecord, NotYourJob, decide_claim
+from kgsched.namespaces import KS, PROVENANCE_GRAPH
+from kgsched.provenance import statistics
 from kgsched.registry.tokens import token_hash
 
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
@@ -79,6 +81,7 @@ class CoordinatedJobQueue(JobQueue):
     #: How long a heartbeat, report or refusal waits for its job's lock before answering 503.
     wait_seconds: float = 5.0
     _marks: dict[URIRef, list[Triple]] = field(default_factory=dict, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
     mode = "coordinated"
 
     def _lock(self, key: str, wait: float = 0.0) -> Any:
@@ -158,10 +161,24 @@ class CoordinatedJobQueue(JobQueue):
             return super().heartbeat(job, runner, claim_token, **options)
 
     def report(self, job: URIRef, runner: URIRef, claim_token: str, report: Any, **options: Any) -> Any:
+        """The protocol's report under the job's lock, reading the job once: while the lock is held no
+        replica can change it, so the check after the (unwritten) mark reuses the first read."""
         with self._lock(f"job:{job}", self.wait_seconds) as taken:
             if not taken:
                 raise Contention("the job is being changed by another replica; retry in a moment")
-            return super().report(job, runner, claim_token, report, **options)
+            self._local.records = {}
+            try:
+                return super().report(job, runner, claim_token, report, **options)
+            finally:
+                self._local.records = None
+
+    def record(self, job: URIRef) -> JobRecord:
+        records = getattr(self._local, "records", None)
+        if records is None:
+            return super().record(job)
+        if job not in records:
+            records[job] = super().record(job)
+        return records[job]
 
     def refuse(self, job: URIRef, runner: URIRef, claim_token: str, reason: str, **options: Any) -> Any:
         with self._lock(f"job:{job}", self.wait_seconds) as taken:
@@ -186,7 +203,15 @@ class CoordinatedJobQueue(JobQueue):
 
     def record_result(self, record: Any, claim: ClaimRecord, verdict: Any, graph: Any, context: Any,
                       report: Any) -> None:
+        """As the protocol's; for a product the mark, the result and the running statistics in one update."""
         try:
-            super().record_result(record, claim, verdict, graph, context, report)
+            if report.outcome_iri in COMPLETING and verdict.next_state is not None:
+                self.store.update(
+                    self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
+                                       {PROVENANCE_GRAPH: list(graph)})
+                    + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
+                                                           report.duration_seconds, report.size_bytes))
+            else:
+                super().record_result(record, claim, verdict, graph, context, report)
         finally:
             self._marks.pop(claim.iri, None)
