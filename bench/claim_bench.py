@@ -256,7 +256,9 @@ def main() -> None:
         with ServeProcess("--store", str(directory), env=LONG_LEASE) as server:
             service_run("embedded, 1 serve process ", [server.url], secrets, args.jobs_embedded, args.clients)
 
-    with OxigraphServer() as oxigraph, RedisServer() as redis:
+    # The Oxigraph server keeps a thread per request for its query timeout (--timeout-s): at these
+    # request rates a 60 s timeout piles up ~16,000 threads and the server dies (vm.max_map_count).
+    with OxigraphServer(timeout_s=10) as oxigraph, RedisServer() as redis:
         endpoint = ("--endpoint", oxigraph.url)
         store = RemoteStore.from_url(oxigraph.url)
         load_federation(store)
@@ -272,6 +274,8 @@ def main() -> None:
                                   args.jobs_remote, args.clients)
             print(f"two replicas against one over the same Oxigraph server ({mode}): claims "
                   f"x{two['claims'] / one['claims']:.2f}, reports x{two['reports'] / one['reports']:.2f}")
+            if oxigraph.process is not None and oxigraph.process.poll() is not None:  # say why, then stop
+                raise SystemExit(f"the Oxigraph server died: {oxigraph.process.stderr.read().decode()[-3000:]}")
 
     in_process_run(args.jobs_embedded, LocalJobQueue, "index")
     in_process_run(args.jobs_embedded, JobQueue, "protocol")

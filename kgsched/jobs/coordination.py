@@ -108,8 +108,8 @@ class CoordinatedJobQueue(JobQueue):
             candidates = self.candidates(runner, self.clock())
             if not candidates:
                 return None
-            pool = candidates[: self.settings.candidate_pool]
-            self.rng.shuffle(pool)
+            pool = list(candidates)  # every candidate found (up to 64), in random order: replicas and threads
+            self.rng.shuffle(pool)   # reading the same first ones then rarely pick the same job
             for job in pool:
                 won = self._try(job, runner, token)
                 if won is None:
