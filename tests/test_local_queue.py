@@ -129,3 +129,34 @@ def test_jobs_waiting_for_inputs_are_not_claimable_until_a_product_exists(store:
     q.report(up, PARIS, grant.claim.secret, success(up))
     taken = q.claim(GENEVA)
     assert taken is not None and taken.claim.job == down
+
+
+def test_late_binding_after_the_head_start_and_a_replan_reaches_the_index(store: Store) -> None:
+    from kgsched.jobs.replan import refresh_active_jobs
+    from kgsched.planning.planner import plan_request, store_plan
+    from planner_support import ALICE, combined, runner
+
+    plan = plan_request(store, combined(), ALICE)
+    store_plan(store, plan)
+    now = [T0]
+    q = queue(store, now, preference_seconds=30)
+    paris, geneva = runner("paris-cluster"), runner("geneva-batch")
+    steps = [s for s in plan.steps if s.decision == "recompute"]
+    q.enqueue([NewJob(s.expression, (paris,), paris, plan.iri, tuple(s.depends_on)) for s in steps])
+    now[0] = T0 + dt.timedelta(seconds=15)
+    assert q.claim(geneva) is None  # the plan's runner's head start
+    now[0] = T0 + dt.timedelta(seconds=31)
+    grant = q.claim(geneva)
+    assert grant is not None and grant.claim.runner == geneva
+    assert str(geneva) not in q.describe(grant.claim.job)["eligible_runners"]
+    # a new plan naming geneva reaches the index at once (kgsched.jobs.replan calls reload)
+    refresh_active_jobs(q, replace_runner(plan, geneva))
+    rebuilt = queue(store, now, preference_seconds=30)
+    assert {job: e.eligible for job, e in q._jobs.items()} == {job: e.eligible for job, e in rebuilt._jobs.items()}
+    assert all(geneva in e.eligible for e in q._jobs.values())
+
+
+def replace_runner(plan, runner_iri):  # noqa: ANN001, ANN201 - a plan whose recompute steps name another runner
+    from dataclasses import replace
+
+    return replace(plan, steps=[replace(s, runner=runner_iri, candidates=[runner_iri]) for s in plan.steps])

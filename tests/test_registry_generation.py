@@ -52,3 +52,39 @@ def test_registering_and_revoking_change_the_generation(remote_store: RemoteStor
     assert generation(remote_store) == registered  # issuing a token is no registry change
     TokenStore(remote_store, admin).revoke(token.iri)
     assert generation(remote_store) not in (registered, frozenset())
+
+
+def test_two_apps_over_one_store_see_each_others_registrations_and_revocations_at_once(
+        remote_store: RemoteStore) -> None:
+    """App A caches the caller's token and runner kinds under the generation; deregistering or revoking
+    through app B (its own store handle, its own caches) takes effect at A on the next request."""
+    from kgsched.service import close_app, create_app
+    from service_support import ADMIN_HEADERS, ADMIN_TOKEN, bearer, load_federation
+
+    load_federation(remote_store)
+    config = {"ADMIN_TOKEN": ADMIN_TOKEN, "ADMIN_AGENT": "https://example.org/fed/admin"}
+    first = create_app({**config, "STORE_INSTANCE": remote_store})
+    second = create_app({**config, "STORE_INSTANCE": RemoteStore(remote_store.query_endpoint)})
+    try:
+        a, b = first.test_client(), second.test_client()
+        tokens = {}
+        for name in ("geneva-batch", "paris-cluster"):
+            issued = b.post("/tokens", json={"agent": str(runner(name))}, headers=ADMIN_HEADERS)
+            assert issued.status_code == 201, issued.json
+            tokens[name] = issued.json
+        for name, token in tokens.items():  # A learns both tokens and both runners' kinds
+            assert a.get("/whoami", headers=bearer(token["token"])).json["runner_kinds"], name
+            assert a.post("/jobs/claim", headers=bearer(token["token"])).status_code == 204
+        hits = registry_cache(first.extensions["kgsched"].store).hits
+        assert a.post("/jobs/claim", headers=bearer(tokens["geneva-batch"]["token"])).status_code == 204
+        assert registry_cache(first.extensions["kgsched"].store).hits > hits  # served from A's cache
+        # revoked through B: refused by A at once
+        assert b.delete(f"/tokens/{tokens['geneva-batch']['id']}", headers=ADMIN_HEADERS).status_code == 200
+        assert a.post("/jobs/claim", headers=bearer(tokens["geneva-batch"]["token"])).status_code == 401
+        # paris's registrant deregistered through B: paris is no runner for A any more
+        [row] = remote_store.select(REGISTRANT_OF, [{"runner": runner("paris-cluster")}])
+        second.extensions["kgsched"].registry.unregister(row["registrant"])
+        assert a.post("/jobs/claim", headers=bearer(tokens["paris-cluster"]["token"])).status_code in (401, 403)
+    finally:
+        close_app(first)
+        close_app(second)

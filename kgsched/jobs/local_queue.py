@@ -277,13 +277,13 @@ class LocalJobQueue(JobQueue):
                 found = expression_rows(self.store, batch)
                 rows = found.pop(expression, [])
                 self._prefetched.update({e: r for e, r in found.items() if all(x.get("input") is None for x in r)})
-        if self._contexts.get(claim) is None:
-            context = claim_context(self.store, self.graph, job, expression, claim, runner, claimed_at, generation,
-                                    rows)
-            if context is not None:
-                if len(self._contexts) >= self.CONTEXT_CACHE:
-                    self._contexts.pop(next(iter(self._contexts)))
-                self._contexts[claim] = context
+            if self._contexts.get(claim) is None:
+                context = claim_context(self.store, self.graph, job, expression, claim, runner, claimed_at,
+                                        generation, rows)
+                if context is not None:
+                    if len(self._contexts) >= self.CONTEXT_CACHE:
+                        self._contexts.pop(next(iter(self._contexts)))
+                    self._contexts[claim] = context
         return super().context(job, claim, runner, claimed_at, expression, generation)
 
     # -- writing -------------------------------------------------------------------------------------

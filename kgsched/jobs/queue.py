@@ -218,6 +218,8 @@ class JobQueue:
     _contexts: dict[URIRef, ExecutionContext] = field(default_factory=dict, repr=False)
     #: What this process's bids did: placed, held, withdrawn (lost to another bid), contention answers.
     counters: Counter[str] = field(default_factory=Counter, repr=False)
+    #: Where the registry generation comes from (the service: read once per request); None: read it.
+    generation_source: Callable[[], frozenset[str]] | None = field(default=None, repr=False)
 
     #: How claims are decided: "protocol" (bid, check, hold: docs/claim-protocol.md) or "index" (local_queue).
     mode = "protocol"
@@ -420,7 +422,7 @@ class JobQueue:
     def grant(self, placed: PlacedClaim, expression: URIRef | None = None) -> Grant:
         """What the runner of a won claim needs: the execution context, where products may be fetched
         from, and for a web-service job the call to make (registry facts: one generation read)."""
-        generation = registry_cache(self.store).current()
+        generation = self.registry_generation()
         context = self.context(placed.job, placed.iri, placed.runner, placed.claimed_at, expression, generation)
         return Grant(placed, context, self.settings.lease_seconds, tuple(self.product_sources(generation).all()),
                      service_call(self.store, context.implementation_kind, context.workflow, placed.runner,
@@ -429,7 +431,14 @@ class JobQueue:
     def product_sources(self, generation: frozenset[str] | None = None) -> ProductSources:
         """The registered product endpoints and storages (kgsched.jobs.product_sources), cached per process
         under the registry generation."""
-        return cached_product_sources(self.store, generation)
+        return cached_product_sources(self.store, self.registry_generation() if generation is None else generation)
+
+    def registry_generation(self) -> frozenset[str]:
+        """The registry generation (kgsched.registry.generation); the service gives the one it read for
+        the request (``generation_source``), so a request reads it once."""
+        if self.generation_source is not None:
+            return self.generation_source()
+        return registry_cache(self.store).current()
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)

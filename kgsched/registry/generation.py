@@ -89,6 +89,25 @@ class RegistryCache:
         return value
 
 
+    def peek(self, key: Any, generation: frozenset[str]) -> Any:
+        """The value filed under ``key`` if it was filed under ``generation`` (else None)."""
+        with self._lock:
+            if generation == self._generation:
+                value = self._values.get(key)
+                if value is not None:
+                    self.hits += 1
+                return value
+            return None
+
+    def put(self, key: Any, value: Any, generation: frozenset[str]) -> None:
+        """File ``value`` under ``key`` if ``generation`` is still the current one."""
+        with self._lock:
+            if generation != self._generation:
+                self._values.clear()
+                self._generation = generation
+            self._values[key] = value
+
+
 _CACHES: weakref.WeakKeyDictionary[Store, RegistryCache] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest
@@ -22,6 +22,7 @@ from kgsched.jobs.coordination import CoordinatedJobQueue, JobLocks
 from kgsched.jobs.local_queue import LocalJobQueue
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
+from kgsched.registry.generation import registry_cache
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
 from kgsched.registry.writes import DEFAULT_CHUNK_TRIPLES
@@ -83,6 +84,7 @@ def init_state(app: Flask) -> ServiceState:
         contacts=RunnerContacts(store, silence / 4),
         silence_seconds=silence,
     )
+    state.queue.generation_source = request_generation
     app.extensions["kgsched"] = state
     return state
 
@@ -108,6 +110,16 @@ def make_queue(store: Store, owns: bool, config: Mapping[str, Any]) -> JobQueue:
             raise InvalidRequest(f"configuration COORDINATION_LOCK_SECONDS must be a number > 0; got {hold!r}")
         return CoordinatedJobQueue(store, settings, locks=JobLocks(url, float(hold)))
     return JobQueue(store, settings)
+
+
+def request_generation() -> frozenset[str]:
+    """The registry generation, read once per request (kgsched.registry.generation): the token, the
+    caller's runner kinds and the claim's registry facts are then all checked against the same read."""
+    if not has_request_context():
+        return registry_cache(current().store).current()
+    if "registry_generation" not in g:
+        g.registry_generation = registry_cache(current().store).current()
+    return g.registry_generation
 
 
 def current() -> ServiceState:
