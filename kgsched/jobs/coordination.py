@@ -82,6 +82,10 @@ class CoordinatedJobQueue(JobQueue):
     wait_seconds: float = 5.0
     _marks: dict[URIRef, list[Triple]] = field(default_factory=dict, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _hints: dict[URIRef, tuple[float, list[URIRef]]] = field(default_factory=dict, repr=False)
+    _hints_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: How long a replica hands out the candidates of one search before searching again.
+    HINT_SECONDS = 1.0
     mode = "coordinated"
 
     def _lock(self, key: str, wait: float = 0.0) -> Any:
@@ -105,23 +109,41 @@ class CoordinatedJobQueue(JobQueue):
     def _claim(self, runner: URIRef, token: URIRef | None) -> Grant | None:
         busy = False
         for attempt in range(self.settings.claim_rounds):
-            candidates = self.candidates(runner, self.clock())
-            if not candidates:
-                return None
-            pool = list(candidates)  # every candidate found (up to 64), in random order: replicas and threads
-            self.rng.shuffle(pool)   # reading the same first ones then rarely pick the same job
-            for job in pool:
+            fresh = False
+            while True:
+                job, fresh = self._hint(runner, fresh)
+                if job is None:
+                    break
                 won = self._try(job, runner, token)
                 if won is None:
                     busy = True
                 elif won is not False:
                     placed, expression = won
                     return self.grant(placed, expression)
+            if fresh and not busy:
+                return None  # the graph has no candidate left for this runner
             self.sleep(self._backoff(attempt))
         if busy:
             self.counters["contention"] += 1
             raise Contention("every candidate was being claimed by another replica; retry in a moment")
         return None
+
+    def _hint(self, runner: URIRef, refreshed: bool) -> tuple[URIRef | None, bool]:
+        """The next candidate to try, from this replica's list of the runner's candidates (every one
+        found, up to 64, in random order, each handed to one thread), searched again when the list is
+        empty or older than HINT_SECONDS — once per call at most. Returns (job or None, whether this
+        call searched). A hint is only a hint: the job's own record, read under its lock, decides."""
+        with self._hints_lock:
+            found_at, jobs = self._hints.get(runner, (0.0, []))
+            if jobs and time.monotonic() - found_at < self.HINT_SECONDS:
+                return jobs.pop(), refreshed
+            if refreshed:
+                return None, True
+        candidates = list(self.candidates(runner, self.clock()))
+        self.rng.shuffle(candidates)
+        with self._hints_lock:
+            self._hints[runner] = (time.monotonic(), candidates)
+            return (candidates.pop() if candidates else None), True
 
     def _try(self, job: URIRef, runner: URIRef, token: URIRef | None) -> Any:
         """One job under its lock: (placed claim, expression) if held; False if not ours to hold; None if
