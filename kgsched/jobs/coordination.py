@@ -23,6 +23,7 @@ reads the same facts — but all replicas over one store must use the same mode.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
 import time
@@ -41,6 +42,16 @@ from kgsched.provenance import statistics
 from kgsched.registry.tokens import token_hash
 
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
+#: Take a claim's lock unless the job was claimed moments ago and that claim's lease (KEYS[2], a hint
+#: left by the winner, in ms since the epoch) runs past the bidder's now (ARGV[3]).
+_TAKE_UNLESS_CLAIMED = """if tonumber(redis.call('get', KEYS[2]) or '0') > tonumber(ARGV[3]) then return -1 end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0"""
+#: Release a lock and note that the job was just claimed, with the claim's lease end (ARGV[3]): a hint
+#: for the other replicas, kept ARGV[2] ms.
+_RELEASE_CLAIMED = """if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
+redis.call('set', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return 1"""
 
 
 class JobLocks:
@@ -56,6 +67,25 @@ class JobLocks:
         self.client = client
         self.hold_ms = max(1, int(hold_seconds * 1000))
         self._release = client.register_script(_RELEASE)
+        self._take_unless_claimed = client.register_script(_TAKE_UNLESS_CLAIMED)
+        self._release_claimed = client.register_script(_RELEASE_CLAIMED)
+
+    @contextmanager
+    def claiming(self, job: str, now: dt.datetime, claimed_hint_ms: int = 2000) -> Iterator[Any]:
+        """A claim's lock on ``job``: yields a :class:`Claiming` whose ``taken`` says whether the lock was
+        taken, ``recent`` whether another replica claimed the job moments ago with a lease running past
+        ``now`` (then it was not tried); set ``won_until`` (the won claim's lease end) to leave that hint
+        for the others when the lock is released. The hint saves a read; it decides nothing."""
+        name, hint, owner = self.PREFIX + "job:" + job, self.PREFIX + "claimed:" + job, secrets.token_hex(16)
+        answer = int(self._take_unless_claimed(keys=[name, hint], args=[owner, self.hold_ms, _ms(now)]))
+        state = Claiming(taken=answer == 1, recent=answer == -1)
+        try:
+            yield state
+        finally:
+            if state.taken and state.won_until is not None:
+                self._release_claimed(keys=[name, hint], args=[owner, claimed_hint_ms, _ms(state.won_until)])
+            elif state.taken:
+                self._release(keys=[name], args=[owner])
 
     @contextmanager
     def hold(self, key: str, wait_seconds: float = 0.0) -> Iterator[bool]:
@@ -74,6 +104,19 @@ class JobLocks:
 
 
 @dataclass
+class Claiming:
+    """What :meth:`JobLocks.claiming` found, and whether the claim was won."""
+
+    taken: bool
+    recent: bool
+    won_until: dt.datetime | None = None
+
+
+def _ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
 class CoordinatedJobQueue(JobQueue):
     """A :class:`JobQueue` whose replicas arbitrate through :class:`JobLocks` (see the module docstring)."""
 
@@ -84,8 +127,11 @@ class CoordinatedJobQueue(JobQueue):
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _hints: dict[URIRef, tuple[float, list[URIRef]]] = field(default_factory=dict, repr=False)
     _hints_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _handed: dict[URIRef, float] = field(default_factory=dict, repr=False)
     #: How long a replica hands out the candidates of one search before searching again.
     HINT_SECONDS = 1.0
+    #: Candidate searches per round of a claim (a search's jobs may all have just been claimed elsewhere).
+    SEARCHES_PER_ROUND = 4
     mode = "coordinated"
 
     def _lock(self, key: str, wait: float = 0.0) -> Any:
@@ -109,47 +155,72 @@ class CoordinatedJobQueue(JobQueue):
     def _claim(self, runner: URIRef, token: URIRef | None) -> Grant | None:
         busy = False
         for attempt in range(self.settings.claim_rounds):
-            fresh = False
+            searches = 0
             while True:
-                job, fresh = self._hint(runner, fresh)
+                job, how = self._hint(runner, searches < self.SEARCHES_PER_ROUND)
+                searches += how != "listed"
+                if how == "none":
+                    return None  # the graph has no candidate for this runner
                 if job is None:
                     break
                 won = self._try(job, runner, token)
-                if won is None:
+                if won is None:  # another replica is deciding it: it may be free again soon
                     busy = True
+                    with self._hints_lock:
+                        self._handed.pop(job, None)
                 elif won is not False:
                     placed, expression = won
                     return self.grant(placed, expression)
-            if fresh and not busy:
-                return None  # the graph has no candidate left for this runner
             self.sleep(self._backoff(attempt))
         if busy:
             self.counters["contention"] += 1
             raise Contention("every candidate was being claimed by another replica; retry in a moment")
         return None
 
-    def _hint(self, runner: URIRef, refreshed: bool) -> tuple[URIRef | None, bool]:
+    def _hint(self, runner: URIRef, may_search: bool) -> tuple[URIRef | None, str]:
         """The next candidate to try, from this replica's list of the runner's candidates (every one
-        found, up to 64, in random order, each handed to one thread), searched again when the list is
-        empty or older than HINT_SECONDS — once per call at most. Returns (job or None, whether this
-        call searched). A hint is only a hint: the job's own record, read under its lock, decides."""
+        found, up to 64, in random order, each handed to one thread), searched again (if ``may_search``)
+        when the list is used up or older than HINT_SECONDS. Returns the job (or None) and how: "listed"
+        (from the list), "searched" (after a search) or "none" (a search found no candidate at all). A
+        hint is only a hint: the job's own record, read under its lock, decides."""
         with self._hints_lock:
             found_at, jobs = self._hints.get(runner, (0.0, []))
-            if jobs and time.monotonic() - found_at < self.HINT_SECONDS:
-                return jobs.pop(), refreshed
-            if refreshed:
-                return None, True
+            if time.monotonic() - found_at < self.HINT_SECONDS:
+                job = self._unhanded(jobs)
+                if job is not None:
+                    return job, "listed"
+            if not may_search:
+                return None, "listed"
         candidates = list(self.candidates(runner, self.clock()))
+        if not candidates:
+            return None, "none"
         self.rng.shuffle(candidates)
         with self._hints_lock:
-            self._hints[runner] = (time.monotonic(), candidates)
-            return (candidates.pop() if candidates else None), True
+            now = time.monotonic()
+            self._handed = {job: at for job, at in self._handed.items() if now - at < self.HINT_SECONDS}
+            self._hints[runner] = (now, candidates)
+            return self._unhanded(candidates), "searched"
+
+    def _unhanded(self, jobs: list[URIRef]) -> URIRef | None:
+        """The next job of ``jobs`` no thread of this replica was handed within HINT_SECONDS (the lists of
+        runners eligible for the same jobs overlap); called under ``_hints_lock``."""
+        now = time.monotonic()
+        while jobs:
+            job = jobs.pop()
+            if now - self._handed.get(job, -self.HINT_SECONDS) >= self.HINT_SECONDS:
+                self._handed[job] = now
+                return job
+        return None
 
     def _try(self, job: URIRef, runner: URIRef, token: URIRef | None) -> Any:
         """One job under its lock: (placed claim, expression) if held; False if not ours to hold; None if
         another replica holds its lock."""
-        with self._lock(f"job:{job}") as taken:
-            if not taken:
+        assert self.locks is not None, "a coordinated queue needs its locks"
+        with self.locks.claiming(str(job), self.clock()) as lock:
+            if lock.recent:
+                self.counters["recently-claimed"] += 1
+                return False
+            if not lock.taken:
                 self.counters["busy"] += 1
                 return None
             record = self.record(job)
@@ -165,6 +236,7 @@ class CoordinatedJobQueue(JobQueue):
                     self.store.update(self._state_update(record, "claimed", list(placed.triples),
                                                          held=placed.lease_until))
                     self.counters["held"] += 1
+                    lock.won_until = placed.lease_until
                     return placed, record.expression
                 case Action.FAIL:
                     self.store.update(self._state_update(record, "failed"))
