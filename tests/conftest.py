@@ -74,12 +74,10 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def virtuoso_server() -> Iterator[VirtuosoServer]:
-    """A real Virtuoso 7.2 per test module (installed by ``make test``; about 2 s to start); the module's
-    tests share it and ``virtuoso_store`` empties it after each. Not one per session: in full runs a
-    Virtuoso shared by every module was seen to fail one planner test and then hang every later one,
-    while the same tests pass on a fresh server."""
+    """One real Virtuoso 7.2 for the test session (installed by ``make test``); ``virtuoso_store``
+    empties it after each test."""
     if virtuoso_binary() is None:
         pytest.skip("virtuoso-t is not installed; `make test` installs it (virtuoso-opensource)")
     with VirtuosoServer() as server:

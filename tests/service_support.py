@@ -3,6 +3,7 @@ tokens, runners, fake results, and the exactly-once checker the concurrency test
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -14,10 +15,11 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from rdflib import URIRef
 
 from conftest import ADMIN, ROOT, example_documents, register_examples
@@ -56,6 +58,20 @@ def load_federation(store: Store) -> Store:
     for graph, data in federation_dump():
         store.bulk_load(data, URIRef(graph), "application/n-triples")
     return store
+
+
+@contextlib.contextmanager
+def federation_app(store: Store, **config: Any) -> Iterator[Flask]:
+    """A real Flask app over ``store`` loaded with the example federation (admin token, 30 s leases)."""
+    from kgsched.service import close_app, create_app
+
+    load_federation(store)
+    app = create_app({"STORE_INSTANCE": store, "ADMIN_TOKEN": ADMIN_TOKEN,
+                      "ADMIN_AGENT": FED + "admin", "LEASE_SECONDS": 30, **config})
+    try:
+        yield app
+    finally:
+        close_app(app)
 
 
 def bearer(secret: str) -> dict[str, str]:

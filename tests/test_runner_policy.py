@@ -27,15 +27,14 @@ from kgsched.product_urls import is_under, refusal
 from kgsched.runner.executor import COMMAND_LINE, PYTHON_CALLABLE, Executor, TemplateError, command_argv
 from kgsched.runner.policy import PolicyFileError, PolicyRefusal, RunnerPolicy
 from kgsched.runner.storage import ProductServer, ProductStore, sha256_file
-from kgsched.service import close_app, create_app
 from service_support import (
     ADMIN_HEADERS,
-    ADMIN_TOKEN,
     ALICE_LAPTOP,
     CAROL,
     GENEVA,
     PARIS,
     bearer,
+    federation_app,
     load_federation,
     result_for,
     utc,
@@ -316,11 +315,8 @@ def test_a_dash_value_in_a_standalone_placeholder_fails_the_job_before_running(e
 
 @pytest.fixture
 def app(embedded_store: EmbeddedStore) -> Iterator[Flask]:
-    load_federation(embedded_store)
-    app = create_app({"STORE_INSTANCE": embedded_store, "ADMIN_TOKEN": ADMIN_TOKEN,
-                      "ADMIN_AGENT": "https://example.org/fed/admin", "LEASE_SECONDS": 30})
-    yield app
-    close_app(app)
+    with federation_app(embedded_store) as app:
+        yield app
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ from rdflib import Graph, URIRef
 from conftest import ROOT
 from kgsched.dev.workloads import queue_light_curves
 from kgsched.graph.store import Store
-from kgsched.service import close_app, create_app
 from service_support import (
     ADMIN_HEADERS,
-    ADMIN_TOKEN,
     ALICE,
     ALICE_LAPTOP,
     BOB,
@@ -28,7 +26,7 @@ from service_support import (
     PARIS,
     VOLUNTEER,
     bearer,
-    load_federation,
+    federation_app,
     result_for,
     utc,
 )
@@ -38,11 +36,8 @@ REQUESTS = ROOT / "examples" / "requests"
 
 @pytest.fixture
 def app(store: Store) -> Iterator[Flask]:
-    load_federation(store)
-    app = create_app({"STORE_INSTANCE": store, "ADMIN_TOKEN": ADMIN_TOKEN,
-                      "ADMIN_AGENT": "https://example.org/fed/admin", "LEASE_SECONDS": 30})
-    yield app
-    close_app(app)
+    with federation_app(store) as app:
+        yield app
 
 
 @pytest.fixture

@@ -26,11 +26,17 @@ _FORMATS = {
     "nt": ox.RdfFormat.N_TRIPLES,
     "application/n-triples": ox.RdfFormat.N_TRIPLES,
 }
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+#: rdflib writes xsd:string literals without a datatype; both stores' rows drop it to compare equal.
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 Triple = tuple[Node, Node, Node]
 
 
-def ox_to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
+def ox_to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal,
+                 unsupported: type[Exception] = SyntaxProblem) -> Node:
+    """The rdflib term for an Oxigraph one. xsd:string literals lose their datatype, as rdflib writes
+    them, so rows from both stores compare equal. ``unsupported`` is the error for anything else
+    (RDF-star): a syntax problem in a registration, a store error in a query's rows."""
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
     if isinstance(term, ox.BlankNode):
@@ -39,8 +45,8 @@ def ox_to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
         if term.language:
             return Literal(term.value, lang=term.language)
         datatype = term.datatype.value
-        return Literal(term.value, datatype=None if datatype == _XSD_STRING else URIRef(datatype))
-    raise SyntaxProblem(f"unsupported RDF term {term!r} (RDF-star triples are not accepted)")
+        return Literal(term.value, datatype=None if datatype == XSD_STRING else URIRef(datatype))
+    raise unsupported(f"unsupported RDF term {term!r} (RDF-star triples are not accepted)")
 
 
 def parse_triples(data: str | bytes, fmt: str = "turtle", source: str = "<input>") -> Iterator[Triple]:

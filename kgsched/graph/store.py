@@ -29,6 +29,7 @@ from rdflib.term import Node
 from kgsched.errors import StoreError, SyntaxProblem
 from kgsched.graph import DEFAULT_STORE_DIR
 from kgsched.graph.binding import Rows, bind, check_iri
+from kgsched.graph.rdfio import XSD_STRING, ox_to_rdflib
 from kgsched.graph.updates import data_update
 
 Solution = dict[str, Node]
@@ -124,21 +125,8 @@ def insert_data(graph_iri: URIRef, data: Graph | Iterable[tuple[Node, Node, Node
 # Embedded store
 # ---------------------------------------------------------------------------------------------------
 
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-
-
 def _to_rdflib(term: Any) -> Node:
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.Literal):
-        if term.language:
-            return Literal(term.value, lang=term.language)
-        datatype = term.datatype.value
-        # rdflib writes xsd:string literals without a datatype; keep both stores' rows comparable.
-        return Literal(term.value, datatype=None if datatype == _XSD_STRING else URIRef(datatype))
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    raise StoreError(f"unsupported term from the store: {term!r}")
+    return ox_to_rdflib(term, StoreError)
 
 
 def _rdf_mime_to_ox(fmt: str) -> ox.RdfFormat:
@@ -498,7 +486,7 @@ def _json_term(binding: dict[str, str]) -> Node:
     if "xml:lang" in binding:
         return Literal(binding["value"], lang=binding["xml:lang"])
     datatype = binding.get("datatype")
-    return Literal(binding["value"], datatype=URIRef(datatype) if datatype and datatype != _XSD_STRING else None)
+    return Literal(binding["value"], datatype=URIRef(datatype) if datatype and datatype != XSD_STRING else None)
 
 
 def remote_settings(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
