@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean system-deps
 
-# Debian packages the tests use: Virtuoso 7.2 (the store matrix) and headless Chromium with its
-# driver (the query page's browser test). Installed once, only when missing; without apt-get (not
+# Debian packages the tests use: Virtuoso 7.2 (the store matrix), headless Chromium with its
+# driver (the query page's browser test) and Redis (replicas coordinated through it). Installed
+# once, only when missing; without apt-get (not
 # Debian) those tests are skipped with a message saying what to install.
-SYSTEM_PACKAGES := virtuoso-opensource chromium chromium-driver
+SYSTEM_PACKAGES := virtuoso-opensource chromium chromium-driver redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check kgsched tests bench
 
 system-deps:
-	@if command -v virtuoso-t >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	@if command -v virtuoso-t >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	    && command -v redis-server >/dev/null; then \
 	  :; \
 	elif command -v apt-get >/dev/null; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

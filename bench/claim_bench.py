@@ -5,9 +5,12 @@
 
 Set-ups (each on fresh stores in a temporary directory):
 
-1. one ``kgsched serve`` process (waitress threads) on the embedded store, 20 runner clients over HTTP;
-2. two ``kgsched serve`` replicas over one Oxigraph server, 20 runner clients spread over both;
-3. for reference, the queue in-process (no HTTP), one thread;
+1. one ``kgsched serve`` process (waitress threads) on the embedded store (the in-memory queue index,
+   kgsched.jobs.local_queue), 20 runner clients over HTTP: they claim every job, then report each;
+2. one, then two ``kgsched serve`` replicas over one Oxigraph server, 20 runner clients spread over
+   them, the same way: arbitrating by the claim protocol, then locking jobs in Redis
+   (``KGSCHED_COORDINATION_URL``, kgsched.jobs.coordination; a redis-server started here);
+3. the queue in-process (no HTTP, one thread), with the index and with the protocol;
 4. the naive claim the issue measured — one ``DELETE {…} INSERT {…} WHERE {… LIMIT 1}`` per claim —
    from 20 threads without a lock, on the embedded store and on the Oxigraph server: how many jobs it
    hands out twice.
@@ -36,20 +39,29 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rdflib import Literal, URIRef  # noqa: E402
 
 from kgsched.dev.oxigraph_server import OxigraphServer  # noqa: E402
+from kgsched.dev.redis_server import RedisServer  # noqa: E402
 from kgsched.dev.workloads import LIGHT_CURVE_RUNNERS, queue_light_curves  # noqa: E402
 from kgsched.graph.binding import check_iri  # noqa: E402
 from kgsched.graph.store import EmbeddedStore, RemoteStore, Store  # noqa: E402
+from kgsched.jobs.local_queue import LocalJobQueue  # noqa: E402
 from kgsched.jobs.queue import JobQueue  # noqa: E402
 from kgsched.namespaces import JOBS_GRAPH  # noqa: E402
 from kgsched.registry.tokens import TokenStore  # noqa: E402
-from service_support import ServeProcess, bearer, http, load_federation  # noqa: E402
+from service_support import ServeProcess, bearer, http, load_federation, result_for  # noqa: E402
 
 ADMIN = URIRef("https://example.org/fed/admin")
-LONG_LEASE = {"KGSCHED_LEASE_SECONDS": "3600"}  # the bench claims and never reports
+LONG_LEASE = {"KGSCHED_LEASE_SECONDS": "3600"}  # the bench claims everything first, then reports
 
 
 def prepare(store: Store, jobs: int, clients: int) -> list[str]:
     load_federation(store)
+    queue_light_curves(store, JobQueue(store), jobs, tag=f"bench-{uuid.uuid4().hex}")
+    tokens = TokenStore(store, ADMIN)
+    return [tokens.issue(LIGHT_CURVE_RUNNERS[i % 3], ADMIN).secret for i in range(clients)]
+
+
+def prepare_more(store: Store, jobs: int, clients: int) -> list[str]:
+    """More jobs on a store already holding the federation (the second set-up over the same server)."""
     queue_light_curves(store, JobQueue(store), jobs, tag=f"bench-{uuid.uuid4().hex}")
     tokens = TokenStore(store, ADMIN)
     return [tokens.issue(LIGHT_CURVE_RUNNERS[i % 3], ADMIN).secret for i in range(clients)]
@@ -86,9 +98,12 @@ def baseline(urls: list[str], clients: int, requests: int) -> float:
     return requests / hammer(urls, clients, work)
 
 
-def claim_all(urls: list[str], secrets: list[str], clients: int) -> tuple[float, Counter[str]]:
-    """Every client claims until the queue answers 204; returns (seconds, claims per job)."""
+def claim_all(urls: list[str], secrets: list[str], clients: int
+              ) -> tuple[float, Counter[str], dict[int, list[tuple[str, str]]]]:
+    """Every client claims until the queue answers 204; returns (seconds, claims per job, each client's
+    (job, claim token) pairs)."""
     claimed: Counter[str] = Counter()
+    held: dict[int, list[tuple[str, str]]] = {i: [] for i in range(clients)}
     lock = threading.Lock()
 
     def work(url: str, i: int) -> bool:
@@ -99,23 +114,62 @@ def claim_all(urls: list[str], secrets: list[str], clients: int) -> tuple[float,
             return False
         with lock:
             claimed[body["job"]] += 1
+            held[i].append((body["job"], body["claim_token"]))
         return True
 
-    return hammer(urls, clients, work), claimed
+    return hammer(urls, clients, work), claimed, held
 
 
-def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clients: int) -> None:
+def report_all(urls: list[str], secrets: list[str], clients: int, held: dict[int, list[tuple[str, str]]]
+               ) -> tuple[float, Counter[str], int]:
+    """Every client reports a success for each job it claimed (to the replica it claimed from); returns
+    (seconds, results recorded per job, refusals)."""
+    recorded: Counter[str] = Counter()
+    refused = [0]
+    reasons: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def work(url: str, i: int) -> bool:
+        if not held[i]:
+            return False
+        job, token = held[i].pop()
+        status, body = http("POST", f"{url}/jobs/{job}/result", body=result_for(token, job), headers=bearer(secrets[i]))
+        with lock:
+            if status == 200 and not body["already_recorded"]:
+                recorded[job] += 1
+            elif status != 200:
+                refused[0] += 1
+                reasons[f"{status} {str(body.get('detail') if isinstance(body, dict) else body)[:80]}"] += 1
+        return True
+
+    seconds = hammer(urls, clients, work)
+    if reasons:
+        print("  refusals:", dict(reasons.most_common(3)))
+    return seconds, recorded, refused[0]
+
+
+def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clients: int) -> dict[str, float]:
     reference = baseline(urls, clients, max(200, jobs // 2))
-    seconds, claimed = claim_all(urls, secrets, clients)
+    seconds, claimed, held = claim_all(urls, secrets, clients)
     rate = sum(claimed.values()) / seconds
     twice = sum(1 for n in claimed.values() if n > 1)
+    report_seconds, recorded, refused = report_all(urls, secrets, clients, held)
+    report_rate = sum(recorded.values()) / report_seconds
+    recorded_twice = sum(1 for n in recorded.values() if n > 1)
     counters: Counter[str] = Counter()
+    modes = set()
     for url in urls:
-        counters.update(http("GET", url + "/health")[1]["queue"])
+        health = http("GET", url + "/health")[1]
+        counters.update(health["queue"])
+        modes.add(health.get("claim_mode"))
     print(f"{label}: {sum(claimed.values())} claims of {jobs} jobs in {seconds:.2f} s = {rate:.0f} claims/s; "
           f"baseline GET /health {reference:.0f} req/s; ratio {rate / reference:.3f}; "
           f"jobs claimed twice: {twice}; bids {counters['bids']}, withdrawn {counters['withdrawn']}, "
-          f"contention answers {counters['contention']}")
+          f"contention answers {counters['contention']}; claim mode {'/'.join(sorted(map(str, modes)))}")
+    print(f"{label}: {sum(recorded.values())} results recorded in {report_seconds:.2f} s = {report_rate:.0f} "
+          f"reports/s; ratio {report_rate / reference:.3f}; jobs recorded twice: {recorded_twice}; "
+          f"refused: {refused}")
+    return {"claims": rate, "reports": report_rate, "baseline": reference}
 
 
 NAIVE = """PREFIX ks: <https://w3id.org/kgsched#>
@@ -155,20 +209,31 @@ def naive_run(label: str, store: Store, jobs: int, threads: int) -> None:
           f"({handed / seconds:.0f} claims/s); jobs handed out more than once: {twice}")
 
 
-def in_process_run(jobs: int) -> None:
+def in_process_run(jobs: int, kind: type[JobQueue], label: str) -> None:
+    """The queue alone (no HTTP, one thread): claim every job, then report every claim."""
+    from kgsched.dev.workloads import fake_result
+    from kgsched.provenance.recording import ResultReport
+
     with tempfile.TemporaryDirectory(prefix="kgsched-bench-") as tmp:
         store = EmbeddedStore(Path(tmp) / "store")
         load_federation(store)
-        queue = JobQueue(store)
+        queue = kind(store)
         queue_light_curves(store, queue, jobs)
         started = time.perf_counter()
-        count = 0
-        while queue.claim(LIGHT_CURVE_RUNNERS[count % 3]) is not None:
-            count += 1
+        grants = []
+        while (grant := queue.claim(LIGHT_CURVE_RUNNERS[len(grants) % 3])) is not None:
+            grants.append(grant)
         seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        for grant in grants:
+            placed = grant.claim
+            queue.report(placed.job, placed.runner, placed.secret, ResultReport.from_json(fake_result(str(placed.job))))
+        report_seconds = time.perf_counter() - started
+        twice = len(grants) - len({g.claim.job for g in grants})
         store.close()
-    print(f"in-process queue (embedded, 1 thread, no HTTP): {count} claims in {seconds:.2f} s = "
-          f"{count / seconds:.0f} claims/s")
+    print(f"in-process queue, {label} (embedded, 1 thread, no HTTP): {len(grants)} claims in {seconds:.2f} s = "
+          f"{len(grants) / seconds:.0f} claims/s; {len(grants) / report_seconds:.0f} reports/s; "
+          f"jobs claimed twice: {twice}")
 
 
 def main() -> None:
@@ -191,15 +256,29 @@ def main() -> None:
         with ServeProcess("--store", str(directory), env=LONG_LEASE) as server:
             service_run("embedded, 1 serve process ", [server.url], secrets, args.jobs_embedded, args.clients)
 
-    with OxigraphServer() as oxigraph:
-        store = RemoteStore.from_url(oxigraph.url)
-        secrets = prepare(store, args.jobs_remote, args.clients)
+    # The Oxigraph server keeps a thread per request for its query timeout (--timeout-s): at these
+    # request rates a 60 s timeout piles up ~16,000 threads and the server dies (vm.max_map_count).
+    with OxigraphServer(timeout_s=10) as oxigraph, RedisServer() as redis:
         endpoint = ("--endpoint", oxigraph.url)
-        with ServeProcess(*endpoint, env=LONG_LEASE) as first, ServeProcess(*endpoint, env=LONG_LEASE) as second:
-            service_run("remote, 2 replicas/Oxigraph", [first.url, second.url], secrets, args.jobs_remote,
-                        args.clients)
+        store = RemoteStore.from_url(oxigraph.url)
+        load_federation(store)
+        for mode, env in (("protocol", LONG_LEASE), ("redis", {**LONG_LEASE, "KGSCHED_COORDINATION_URL": redis.url})):
+            suffix = "" if mode == "protocol" else "+Redis"
+            secrets = prepare_more(store, args.jobs_remote, args.clients)
+            with ServeProcess(*endpoint, env=env) as only:
+                one = service_run(f"remote, 1 replica/Oxigraph{suffix} ", [only.url], secrets, args.jobs_remote,
+                                  args.clients)
+            secrets = prepare_more(store, args.jobs_remote, args.clients)
+            with ServeProcess(*endpoint, env=env) as first, ServeProcess(*endpoint, env=env) as second:
+                two = service_run(f"remote, 2 replicas/Oxigraph{suffix}", [first.url, second.url], secrets,
+                                  args.jobs_remote, args.clients)
+            print(f"two replicas against one over the same Oxigraph server ({mode}): claims "
+                  f"x{two['claims'] / one['claims']:.2f}, reports x{two['reports'] / one['reports']:.2f}")
+            if oxigraph.process is not None and oxigraph.process.poll() is not None:  # say why, then stop
+                raise SystemExit(f"the Oxigraph server died: {oxigraph.process.stderr.read().decode()[-3000:]}")
 
-    in_process_run(args.jobs_embedded)
+    in_process_run(args.jobs_embedded, LocalJobQueue, "index")
+    in_process_run(args.jobs_embedded, JobQueue, "protocol")
     with tempfile.TemporaryDirectory(prefix="kgsched-bench-") as tmp:
         store = EmbeddedStore(Path(tmp) / "store")
         naive_run(f"naive single-update claim, embedded store, {args.clients} threads, no lock", store,

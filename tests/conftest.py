@@ -12,6 +12,7 @@ from rdflib import URIRef
 from kgsched.cli import main
 from kgsched.dev.oxigraph_server import OxigraphServer
 from kgsched.dev.parties import party_registrations
+from kgsched.dev.redis_server import RedisServer, redis_binary
 from kgsched.dev.s3_server import S3Server, weed_binary
 from kgsched.dev.virtuoso_server import VirtuosoServer, virtuoso_binary
 from kgsched.errors import StoreError
@@ -75,6 +76,16 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture
 def remote_store(oxigraph_server: OxigraphServer) -> RemoteStore:
     return RemoteStore.from_url(oxigraph_server.url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real Redis on 127.0.0.1 for the test session (installed by ``make test``: redis-server); the
+    coordinated replicas' tests use their own key names per job, so they share it."""
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed; `make test` installs it (Debian package redis-server)")
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,17 @@ def test_claim_bench_prints_claims_per_second_for_both_setups() -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
-    for label in ("embedded, 1 serve process", "remote, 2 replicas/Oxigraph"):
-        [line] = [line for line in lines if line.startswith(label)]
+    for label in ("embedded, 1 serve process", "remote, 1 replica/Oxigraph ", "remote, 2 replicas/Oxigraph:",
+                  "remote, 1 replica/Oxigraph+Redis", "remote, 2 replicas/Oxigraph+Redis"):
+        [line, reports] = [line for line in lines if line.startswith(label)]
         assert re.search(r"= \d+ claims/s; baseline GET /health \d+ req/s; ratio \d\.\d+", line), line
         assert "jobs claimed twice: 0;" in line, line
+        assert re.search(r"= \d+ reports/s; ratio \d\.\d+; jobs recorded twice: 0; refused: 0", reports), reports
+    assert "claim mode index" in [line for line in lines if line.startswith("embedded")][0]
+    assert "claim mode coordinated" in [line for line in lines if line.startswith("remote, 2 replicas/Oxigraph+")][0]
+    assert sum(line.startswith("two replicas against one") for line in lines) == 2
+    for mode in ("index", "protocol"):
+        [line] = [line for line in lines if line.startswith(f"in-process queue, {mode}")]
+        assert "claims/s" in line and "reports/s" in line and "jobs claimed twice: 0" in line, line
     assert any(line.startswith("naive single-update claim, embedded store") for line in lines)
     assert any(line.startswith("naive single-update claim, Oxigraph server") for line in lines)

@@ -1,7 +1,8 @@
 """Exactly-once claims under real concurrency, over HTTP, as the issue asks:
 
 (i)  one ``kgsched serve`` process (waitress threads) on the embedded store, 20 runner clients, 1,000 jobs;
-(ii) two ``kgsched serve`` replicas over one Oxigraph server, 20 runner clients, 500 jobs.
+(ii) two ``kgsched serve`` replicas over one Oxigraph server, 20 runner clients, 500 jobs — arbitrating
+     by the claim protocol, and locking jobs in Redis (kgsched.jobs.coordination).
 
 In both, every job is claimed and reported exactly once; one client stops mid-job, its lease runs out,
 another runner claims the job and finishes it, and the stopped client's late result is refused. The
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rdflib import URIRef
 
 from kgsched.dev.oxigraph_server import OxigraphServer
@@ -133,6 +135,7 @@ def test_one_threaded_service_on_the_embedded_store_20_clients_1000_jobs(tmp_pat
     jobs, secrets = prepare(store, 1000)
     store.close()
     with ServeProcess("--store", str(directory), env=LEASE, threads=8) as server:
+        assert http("GET", server.url + "/health")[1]["claim_mode"] == "index"
         run = run_clients([server.url], secrets, len(jobs))
         for job in run.abandoned:
             run.abandoned[job]["headers"] = bearer(secrets[0])
@@ -142,13 +145,20 @@ def test_one_threaded_service_on_the_embedded_store_20_clients_1000_jobs(tmp_pat
     store.close()
 
 
-def test_two_replicas_over_one_oxigraph_server_20_clients_500_jobs() -> None:
+@pytest.mark.parametrize("coordination", ["protocol", "redis"])
+def test_two_replicas_over_one_oxigraph_server_20_clients_500_jobs(coordination: str,
+                                                                  request: pytest.FixtureRequest) -> None:
+    env = dict(LEASE)
+    if coordination == "redis":  # replicas lock jobs in Redis (kgsched.jobs.coordination)
+        env["KGSCHED_COORDINATION_URL"] = request.getfixturevalue("redis_server").url
     with OxigraphServer() as oxigraph:
         store = RemoteStore.from_url(oxigraph.url)
         jobs, secrets = prepare(store, 500)
         endpoint = ("--endpoint", oxigraph.url)
-        with ServeProcess(*endpoint, env=LEASE, threads=8) as first, ServeProcess(*endpoint, env=LEASE, threads=8) \
+        with ServeProcess(*endpoint, env=env, threads=8) as first, ServeProcess(*endpoint, env=env, threads=8) \
                 as second:
+            modes = {http("GET", url + "/health")[1]["claim_mode"] for url in (first.url, second.url)}
+            assert modes == {"coordinated" if coordination == "redis" else "protocol"}
             urls = [first.url, second.url]
             run = run_clients(urls, secrets, len(jobs))
             [(job, abandoned)] = run.abandoned.items()

@@ -44,11 +44,18 @@ def shared_geneva_disk(directory: Path) -> bytes:
 
 
 @pytest.fixture
-def app(store: Store, tmp_path: Path) -> Iterator[Flask]:
+def claim_mode() -> str:
+    """The queue a service on a store it was handed uses (docs/claim-protocol.md); the readiness tests
+    also run with the in-memory index of a service that opened its embedded store itself."""
+    return "protocol"
+
+
+@pytest.fixture
+def app(store: Store, tmp_path: Path, claim_mode: str) -> Iterator[Flask]:
     load_federation(store)
     app = create_app({"STORE_INSTANCE": store, "ADMIN_TOKEN": ADMIN_TOKEN,
                       "ADMIN_AGENT": "https://example.org/fed/admin", "LEASE_SECONDS": 30,
-                      "PREFERENCE_SECONDS": 3600})
+                      "PREFERENCE_SECONDS": 3600, "CLAIM_MODE": claim_mode})
     client = app.test_client()
     registered = client.post("/registrations", data=shared_geneva_disk(tmp_path), content_type="text/turtle",
                              query_string={"as": FED + "admin"}, headers=ADMIN_HEADERS)
@@ -253,6 +260,7 @@ def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: Flas
     assert cached(store, plan["plan"]["root"]) == []
 
 
+@pytest.mark.parametrize("claim_mode", ["protocol", "index"])
 def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskClient, store: Store) -> None:
     """Geneva's product server held the only copy, and Geneva left: a new plan recomputes the light curve,
     and the job combining it is not handed out before the new copy exists (it would fail staging)."""
@@ -286,6 +294,7 @@ def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskC
         ["http://paris.example.org/products/" + result_for("", "remade")["location"]]
 
 
+@pytest.mark.parametrize("claim_mode", ["protocol", "index"])
 def test_a_job_whose_input_was_lost_is_stalled_until_re_planned(client: FlaskClient, store: Store) -> None:
     """The combination was planned reusing Geneva's light curve; then Geneva leaves with the only copy. The
     job is not handed out, says why, and re-planning recomputes the light curve for it."""

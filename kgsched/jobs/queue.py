@@ -37,6 +37,7 @@ from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
+from kgsched.jobs.grant_context import cached_product_sources, claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.product_sources import ProductSources, place
 from kgsched.jobs.service_call import service_call
@@ -62,6 +63,7 @@ from kgsched.literals import decimal_literal, optional_str
 from kgsched.namespaces import JOBS_GRAPH, KS, KSID, PROVENANCE_GRAPH
 from kgsched.provenance import replicas, statistics
 from kgsched.provenance.recording import ExecutionContext, ResultReport, execution_graph, read_context
+from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_hash
 
 Triple = tuple[Node, Node, Node]
@@ -217,17 +219,27 @@ class JobQueue:
     _contexts: dict[URIRef, ExecutionContext] = field(default_factory=dict, repr=False)
     #: What this process's bids did: placed, held, withdrawn (lost to another bid), contention answers.
     counters: Counter[str] = field(default_factory=Counter, repr=False)
+    #: Where the registry generation comes from (the service: read once per request); None: read it.
+    generation_source: Callable[[], frozenset[str]] | None = field(default=None, repr=False)
+
+    #: How claims are decided: "protocol" (bid, check, hold: docs/claim-protocol.md) or "index" (local_queue).
+    mode = "protocol"
 
     #: Contexts kept per claim, so a report to the replica that granted the claim does not read them again.
     CONTEXT_CACHE = 4096
 
-    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime) -> ExecutionContext:
+    def context(self, job: URIRef, claim: URIRef, runner: URIRef, claimed_at: dt.datetime,
+                expression: URIRef | None = None, generation: frozenset[str] | None = None) -> ExecutionContext:
         """What the job's execution needs (expression, workflow, inputs, who to credit); read once per
         claim in this process. Inputs do not change while a job is held: they were ready when it was
-        claimed, and products are only ever added."""
+        claimed, and products are only ever added. Knowing the job's expression, one query and cached
+        registry facts do (kgsched.jobs.grant_context)."""
         cached = self._contexts.get(claim)
         if cached is None:
-            cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
+            cached = None if expression is None else claim_context(
+                self.store, self.graph, job, expression, claim, runner, claimed_at, generation)
+            if cached is None:
+                cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
             if len(self._contexts) >= self.CONTEXT_CACHE:
                 self._contexts.pop(next(iter(self._contexts)))
             self._contexts[claim] = cached
@@ -257,7 +269,14 @@ class JobQueue:
                 triples.append((job, KS.fromPlan, new.plan))
         if triples:
             self.store.update(data_update(insert={self.graph: triples}))
+            self.enqueued(list(zip(iris, jobs, strict=True)), from_literal(now))
         return iris
+
+    def enqueued(self, jobs: list[tuple[URIRef, NewJob]], created: dt.datetime) -> None:
+        """Called after ``jobs`` were written (kgsched.jobs.local_queue keeps its index in step here)."""
+
+    def reload(self, jobs: Sequence[URIRef]) -> None:
+        """Called after code outside the queue rewrote these jobs' facts (kgsched.jobs.replan)."""
 
     def enqueue_plan(self, plan: Any) -> list[dict[str, Any]]:
         """A job per recompute step of a planner Plan, unless the expression already has one queued or
@@ -286,38 +305,7 @@ class JobQueue:
         rows = queries.select(self.store, "job-record", [{"job": job, "jobs": self.graph}])
         if not rows:
             raise NotFound(f"no job {job}")
-        states = frozenset(IRI_STATE[r["state"]] for r in rows if r["state"] in IRI_STATE)
-        if not states:
-            raise NotFound(f"job {job} has no known state")
-        claims: dict[URIRef, dict[str, Any]] = {}
-        for row in rows:
-            if row.get("claim") is None:
-                continue
-            entry = claims.setdefault(row["claim"], {
-                "runner": row["runner"], "token_hash": str(row["tokenHash"]),
-                "claimed_at": from_literal(row["claimedAt"]), "token": row.get("token"),
-                "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None,
-                "refusal": None})
-            entry["leases"].add(from_literal(row["leaseUntil"]))
-            if row.get("outcome") is not None:
-                entry["outcomes"].add(row["outcome"])
-            if row.get("digest") is not None:
-                entry["digests"].add(str(row["digest"]))
-            if row.get("released") is not None and row["released"].toPython() is True:
-                entry["released"] = True
-            if row.get("progress") is not None:
-                entry["progress"] = float(row["progress"])
-            if row.get("refusal") is not None:
-                entry["refusal"] = str(row["refusal"])
-        records = tuple(
-            ClaimRecord(iri, e["runner"], e["token_hash"], e["claimed_at"], max(e["leases"]), e["token"],
-                        frozenset(e["outcomes"]), frozenset(e["digests"]), e["released"], e["progress"],
-                        frozenset(e["leases"]), e["refusal"])
-            for iri, e in sorted(claims.items()))
-        first = rows[0]
-        held = frozenset(from_literal(r["heldUntil"]) for r in rows)
-        return JobRecord(job, first["expression"], max(states, key=_STATE_ORDER.__getitem__),
-                         int(first["maxAttempts"]), records, stored_states=states, held_until=held)
+        return record_from_rows(job, rows)
 
     def runners(self, job: URIRef) -> tuple[frozenset[URIRef], URIRef | None]:
         """The job's eligible runners and the planner's choice among them."""
@@ -345,7 +333,12 @@ class JobQueue:
     def place_claim(self, job: URIRef, runner: URIRef, token: URIRef | None = None,
                     now: dt.datetime | None = None) -> PlacedClaim:
         """Step 1: write our bid — a claim nobody else can have written (fresh IRI, fresh secret)."""
-        now = now or self.clock()
+        placed = self.new_bid(job, runner, token, now or self.clock())
+        self.store.update(data_update(insert={self.graph: list(placed.triples)}))
+        return placed
+
+    def new_bid(self, job: URIRef, runner: URIRef, token: URIRef | None, now: dt.datetime) -> PlacedClaim:
+        """A bid's IRI, secret, lease and triples, not yet written."""
         secret = secrets.token_urlsafe(32)
         claim = URIRef(f"{job}/claim/{uuid.uuid4().hex}")
         until = now + dt.timedelta(seconds=self.settings.lease_seconds)
@@ -355,7 +348,6 @@ class JobQueue:
             (claim, KS.leaseUntil, dt_literal(until))]
         if token is not None:
             triples.append((claim, KS.claimedWith, token))
-        self.store.update(data_update(insert={self.graph: triples}))
         return PlacedClaim(job, claim, secret, runner, token, now, until, tuple(triples))
 
     def check_claim(self, placed: PlacedClaim, one_job: bool = False) -> tuple[Verdict, JobRecord]:
@@ -426,10 +418,32 @@ class JobQueue:
                 self.counters["contention"] += 1
                 raise Contention("every bid collided with another runner's; retry in a moment")
             return None
-        context = self.context(placed.job, placed.iri, runner, placed.claimed_at)
-        return Grant(placed, context, self.settings.lease_seconds, tuple(ProductSources.read(self.store).all()),
-                     service_call(self.store, context.implementation_kind, context.workflow, runner,
+        return self.grant(placed, record.expression)
+
+    def grant(self, placed: PlacedClaim, expression: URIRef | None = None) -> Grant:
+        """What the runner of a won claim needs: the execution context, where products may be fetched
+        from, and for a web-service job the call to make (registry facts: one generation read)."""
+        generation = self.registry_generation()
+        context = self.context(placed.job, placed.iri, placed.runner, placed.claimed_at, expression, generation)
+        return Grant(placed, context, self.settings.lease_seconds, tuple(self.product_sources(generation).all()),
+                     service_call(self.store, context.implementation_kind, context.workflow, placed.runner,
                                   context.implementation))
+
+    def inputs_changed(self) -> None:
+        """Replicas were marked unreadable. The protocol reads inputs' readiness from the graph at every
+        claim (job-candidates.rq), so there is nothing to forget; an index of ready jobs overrides this."""
+
+    def product_sources(self, generation: frozenset[str] | None = None) -> ProductSources:
+        """The registered product endpoints and storages (kgsched.jobs.product_sources), cached per process
+        under the registry generation."""
+        return cached_product_sources(self.store, self.registry_generation() if generation is None else generation)
+
+    def registry_generation(self) -> frozenset[str]:
+        """The registry generation (kgsched.registry.generation); the service gives the one it read for
+        the request (``generation_source``), so a request reads it once."""
+        if self.generation_source is not None:
+            return self.generation_source()
+        return registry_cache(self.store).current()
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** attempt)
@@ -494,7 +508,7 @@ class JobQueue:
                 if context is None:
                     context = self.context(job, claim.iri, runner, claim.claimed_at)
                     # the product's location must be under the runner's own sources (400 otherwise)
-                    report = place(report, runner, context.runner_storage, ProductSources.read(self.store),
+                    report = place(report, runner, context.runner_storage, self.product_sources(),
                                    context.storages)
                 believed = report.bounded_by(claim.claimed_at, now)  # never longer than the service saw
                 graph, execution, product = execution_graph(context, believed)  # a bad report fails here
@@ -569,6 +583,10 @@ class JobQueue:
             record = _with_eligible(record, self.eligible(job))
         return decide_report(record, claim, digest, outcome, self.clock(), self.settings.clock_skew_seconds), record
 
+    def unwritten_mark(self, claim: URIRef) -> list[Triple]:
+        """Report marks not yet in the graph, written with the result (none here: ``mark_report`` wrote it)."""
+        return []
+
     def unmark_report(self, mark: list[Triple]) -> None:
         """Step 3a: take our report back (not accepted)."""
         self.store.update(data_update(delete={self.graph: mark}))
@@ -578,10 +596,10 @@ class JobQueue:
         """Step 3b: accepted — PROV, credits and the job's next state in one update; after an unhandled
         exception the claim is released and its runner excluded, so another runner retries the job."""
         assert verdict.next_state is not None
-        extra: list[Triple] = []
+        extra: list[Triple] = self.unwritten_mark(claim.iri)
         held = None
         if report.outcome_iri == KS.UnhandledException:
-            extra = [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
+            extra += [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
             held = NOT_HELD
         self.store.update(self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)},
                                              held))
@@ -654,6 +672,43 @@ class JobQueue:
                              "expression": str(row["expression"]), "created": str(row["created"]),
                              "chosen_runner": None if row.get("chosen") is None else str(row["chosen"])})
         return jobs
+
+
+def record_from_rows(job: URIRef, rows: Sequence[Mapping[str, Any]]) -> JobRecord:
+    """A JobRecord from the rows of ``job-record.rq`` for one job (also used by the in-memory index of
+    kgsched.jobs.local_queue, which reads many jobs at once)."""
+    states = frozenset(IRI_STATE[r["state"]] for r in rows if r["state"] in IRI_STATE)
+    if not states:
+        raise NotFound(f"job {job} has no known state")
+    claims: dict[URIRef, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("claim") is None:
+            continue
+        entry = claims.setdefault(row["claim"], {
+            "runner": row["runner"], "token_hash": str(row["tokenHash"]),
+            "claimed_at": from_literal(row["claimedAt"]), "token": row.get("token"),
+            "leases": set(), "outcomes": set(), "digests": set(), "released": False, "progress": None,
+            "refusal": None})
+        entry["leases"].add(from_literal(row["leaseUntil"]))
+        if row.get("outcome") is not None:
+            entry["outcomes"].add(row["outcome"])
+        if row.get("digest") is not None:
+            entry["digests"].add(str(row["digest"]))
+        if row.get("released") is not None and row["released"].toPython() is True:
+            entry["released"] = True
+        if row.get("progress") is not None:
+            entry["progress"] = float(row["progress"])
+        if row.get("refusal") is not None:
+            entry["refusal"] = str(row["refusal"])
+    records = tuple(
+        ClaimRecord(iri, e["runner"], e["token_hash"], e["claimed_at"], max(e["leases"]), e["token"],
+                    frozenset(e["outcomes"]), frozenset(e["digests"]), e["released"], e["progress"],
+                    frozenset(e["leases"]), e["refusal"])
+        for iri, e in sorted(claims.items()))
+    first = rows[0]
+    held = frozenset(from_literal(r["heldUntil"]) for r in rows)
+    return JobRecord(job, first["expression"], max(states, key=_STATE_ORDER.__getitem__),
+                     int(first["maxAttempts"]), records, stored_states=states, held_until=held)
 
 
 def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:

@@ -71,6 +71,7 @@ def refresh_active_jobs(queue: JobQueue, plan: Plan) -> list[URIRef]:
                 insert.append((job, KS.chosenRunner, step.runner))
         if insert:
             queue.store.update(data_update(insert={queue.graph: insert}, delete={queue.graph: delete}))
+            queue.reload(sorted(set(active.values())))
     return sorted(set(active.values()))
 
 

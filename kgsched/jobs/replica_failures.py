@@ -93,4 +93,5 @@ def report_failures(queue: JobQueue, job: URIRef, runner: URIRef, claim_token: s
             replicas.set_status(queue.store, [f.replica for f in chosen], FAILURE_STATUS[status], reason=reason,
                                 reported_by=runner, now=now)
             marked[status] = sorted(str(f.replica) for f in chosen)
+        queue.inputs_changed()
     return {"job": str(job).rsplit("/", 1)[-1], "marked": marked}

@@ -18,6 +18,7 @@ from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.literals import optional_str
 from kgsched.planning.expressions import RequestDag
+from kgsched.registry.generation import registry_cache
 
 
 @dataclass(frozen=True)
@@ -101,34 +102,24 @@ def _datetime(term) -> dt.datetime | None:
 
 
 def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datetime | None = None) -> Facts:
-    """Ask the graph everything the planner needs for this DAG: six queries, whatever its size."""
+    """Ask the graph everything the planner needs for this DAG: six queries, whatever its size (three
+    when the registry did not change since the last plan: its facts are cached)."""
     facts = Facts(now=now or dt.datetime.now(dt.UTC))
     expressions = dag.expressions()
     workflows = sorted({e.workflow.iri for e in expressions})
     datasets = sorted({d for e in expressions for d in e.datasets})
 
-    rows = queries.select(store, "runner-eligibility", [{"workflow": w, "requester": requester} for w in workflows])
-    for row in rows:
-        runner = row["runner"]
-        if runner not in facts.runners:
-            facts.runners[runner] = RunnerInfo(runner, row["site"], int(row["cores"]), int(row["storageBytes"]),
-                                               row["owner"])
-        facts.eligibility.setdefault(row["workflow"], []).append(Eligibility(
-            runner, _bool(row["supportsKind"]), _bool(row["enoughCores"]), _bool(row["enoughMemory"]),
-            _bool(row["trustsVerifier"]), _bool(row["servesRequester"])))
-    for entries in facts.eligibility.values():
-        entries.sort(key=lambda e: e.runner)
-
+    # Registry-derived facts (who is able, who reads what) change only when someone registers: they are
+    # cached per process under the registry generation (kgsched.registry.generation), read once here.
+    cache = registry_cache(store)
+    generation = cache.current()
+    runners, eligibility = cache.get(("eligibility", tuple(workflows), requester),
+                                     lambda: _eligibility(store, workflows, requester), checked=generation)
+    facts.runners.update(runners)
+    facts.eligibility.update({workflow: list(entries) for workflow, entries in eligibility.items()})
     if datasets:
-        readers: dict[URIRef, dict[URIRef, bool]] = defaultdict(dict)
-        info: dict[URIRef, tuple] = {}
-        for row in queries.select(store, "datasets", {"dataset": datasets}):
-            info[row["dataset"]] = (row["site"], int(row["sizeBytes"]), _bool(row["restricted"]))
-            if "reader" in row:
-                holds = _bool(row["readerHolds"])
-                readers[row["dataset"]][row["reader"]] = readers[row["dataset"]].get(row["reader"], False) or holds
-        for iri, (site, size, restricted) in info.items():
-            facts.datasets[iri] = DatasetInfo(iri, site, size, restricted, dict(readers[iri]))
+        facts.datasets.update(cache.get(("datasets", tuple(datasets)), lambda: _datasets(store, datasets),
+                                        checked=generation))
 
     addresses = [e.iri for e in expressions]
     for row in queries.select(store, "cached-products", {"expression": addresses}):
@@ -139,8 +130,7 @@ def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datet
             expires=_datetime(row.get("expires")), generated_at=_datetime(row.get("generatedAt")),
             runner=row.get("runner"), owner=row.get("owner")))
 
-    for row in queries.select(store, "bandwidth"):
-        facts.bandwidth[(row["from"], row["to"])] = float(row["bandwidth"])
+    facts.bandwidth.update(cache.get("bandwidth", lambda: _bandwidth(store), checked=generation))
 
     for row in queries.select(store, "execution-statistics", {"workflow": workflows}):
         size = row.get("meanOutputBytes")
@@ -150,6 +140,40 @@ def gather_facts(store: Store, dag: RequestDag, requester: URIRef, now: dt.datet
     for row in queries.select(store, "runner-load"):
         facts.load[row["runner"]] = int(row["jobs"])
     return facts
+
+
+def _eligibility(store: Store, workflows: list[URIRef], requester: URIRef
+                 ) -> tuple[dict[URIRef, RunnerInfo], dict[URIRef, tuple[Eligibility, ...]]]:
+    """queries/runner-eligibility.rq for the request's workflows: the runners and, per workflow, why each
+    may or may not run it."""
+    runners: dict[URIRef, RunnerInfo] = {}
+    eligibility: dict[URIRef, list[Eligibility]] = {}
+    rows = queries.select(store, "runner-eligibility", [{"workflow": w, "requester": requester} for w in workflows])
+    for row in rows:
+        runner = row["runner"]
+        if runner not in runners:
+            runners[runner] = RunnerInfo(runner, row["site"], int(row["cores"]), int(row["storageBytes"]), row["owner"])
+        eligibility.setdefault(row["workflow"], []).append(Eligibility(
+            runner, _bool(row["supportsKind"]), _bool(row["enoughCores"]), _bool(row["enoughMemory"]),
+            _bool(row["trustsVerifier"]), _bool(row["servesRequester"])))
+    return runners, {w: tuple(sorted(entries, key=lambda e: e.runner)) for w, entries in eligibility.items()}
+
+
+def _datasets(store: Store, datasets: list[URIRef]) -> dict[URIRef, DatasetInfo]:
+    """queries/datasets.rq: each dataset's site, size, restriction and readers."""
+    readers: dict[URIRef, dict[URIRef, bool]] = defaultdict(dict)
+    info: dict[URIRef, tuple] = {}
+    for row in queries.select(store, "datasets", {"dataset": datasets}):
+        info[row["dataset"]] = (row["site"], int(row["sizeBytes"]), _bool(row["restricted"]))
+        if "reader" in row:
+            holds = _bool(row["readerHolds"])
+            readers[row["dataset"]][row["reader"]] = readers[row["dataset"]].get(row["reader"], False) or holds
+    return {iri: DatasetInfo(iri, site, size, restricted, dict(readers[iri]))
+            for iri, (site, size, restricted) in info.items()}
+
+
+def _bandwidth(store: Store) -> dict[tuple[URIRef, URIRef], float]:
+    return {(row["from"], row["to"]): float(row["bandwidth"]) for row in queries.select(store, "bandwidth")}
 
 
 def _bool(term) -> bool:

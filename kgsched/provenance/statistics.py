@@ -49,25 +49,32 @@ def _replace(node: URIRef, graph: Graph) -> str:
 def record_execution(store: Store, workflow: URIRef, runner: URIRef, duration_seconds: float,
                      output_bytes: int | None) -> None:
     """Fold one execution (success or analysis exception) into the running means, in one update."""
+    with store.write_lock:
+        store.update(execution_update(store, workflow, runner, duration_seconds, output_bytes))
+
+
+def execution_update(store: Store, workflow: URIRef, runner: URIRef, duration_seconds: float,
+                     output_bytes: int | None) -> str:
+    """The update that folds one execution into the running means (read now; the caller holds
+    ``store.write_lock`` until it is written, and may join it to an update of its own)."""
     check_iri(workflow)
     check_iri(runner)
-    with store.write_lock:
-        # the statistics IRI is known: binding it makes this a lookup (0.4 ms), where matching on
-        # ks:workflow alone walks every expression of the workflow (10 ms at 1,000 expressions)
-        rows = queries.select(store, "execution-statistics", [
-            {"statistics": statistics_iri(workflow, runner), "workflow": workflow, "runner": runner}])
-        runs, mean_duration, mean_output = 0, 0.0, None
-        if rows:
-            row = rows[0]
-            runs, mean_duration = int(row["runs"]), float(row["meanDuration"])
-            mean_output = float(row["meanOutputBytes"]) if "meanOutputBytes" in row else None
-        new_runs = runs + 1
-        mean_duration += (float(duration_seconds) - mean_duration) / new_runs
-        if output_bytes is not None:
-            mean_output = float(output_bytes) if mean_output is None else mean_output + (
-                float(output_bytes) - mean_output) / new_runs
-        store.update(_replace(statistics_iri(workflow, runner),
-                              _triples(workflow, runner, new_runs, mean_duration, mean_output)))
+    # the statistics IRI is known: binding it makes this a lookup (0.4 ms), where matching on
+    # ks:workflow alone walks every expression of the workflow (10 ms at 1,000 expressions)
+    rows = queries.select(store, "execution-statistics", [
+        {"statistics": statistics_iri(workflow, runner), "workflow": workflow, "runner": runner}])
+    runs, mean_duration, mean_output = 0, 0.0, None
+    if rows:
+        row = rows[0]
+        runs, mean_duration = int(row["runs"]), float(row["meanDuration"])
+        mean_output = float(row["meanOutputBytes"]) if "meanOutputBytes" in row else None
+    new_runs = runs + 1
+    mean_duration += (float(duration_seconds) - mean_duration) / new_runs
+    if output_bytes is not None:
+        mean_output = float(output_bytes) if mean_output is None else mean_output + (
+            float(output_bytes) - mean_output) / new_runs
+    return _replace(statistics_iri(workflow, runner),
+                    _triples(workflow, runner, new_runs, mean_duration, mean_output))
 
 
 def rebuild(store: Store) -> int:

@@ -88,7 +88,7 @@ PREDICATES: dict[URIRef, Rule] = {
         KS.state, KS.fromPlan, KS.eligibleRunner, KS.dependsOn, KS.maxAttempts, KS.claimOf, KS.claimedBy,
         KS.claimedWith, KS.claimTokenHash, KS.claimedAt, KS.leaseUntil, KS.progress, KS.reportedOutcome,
         KS.reportDigest, KS.released, KS.heldUntil, KS.excludedRunner, KS.forJob, KS.refusalReason, KS.lastContact,
-        KS.tokenHash, KS.tokenFor, KS.issuedBy, KS.oneJob, KS.issuedUnder,
+        KS.tokenHash, KS.tokenFor, KS.issuedBy, KS.oneJob, KS.issuedUnder, KS.registryGeneration,
         KS.creditedTo, KS.amount, KS.creditReason, KS.forExecution, KS.forProduct,
         KS.replicaOf, KS.replicaStatus, KS.servedBy, KS.statusReason, KS.statusReportedBy, KS.statusChangedAt,
     ], SERVICE),

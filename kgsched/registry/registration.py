@@ -30,6 +30,7 @@ from kgsched.graph.rdfio import TripleSet, parse_triples
 from kgsched.graph.store import Store
 from kgsched.namespaces import KS, ONTOLOGY_GRAPH, REGISTRANT_GRAPH_BASE, bind_prefixes
 from kgsched.registry import authority
+from kgsched.registry.generation import bump_update
 from kgsched.registry.shapes_check import Index, compiled_shapes, ontology_index, spo_index, violations
 from kgsched.registry.tokens import TOKENS_GRAPH
 from kgsched.registry.writes import (
@@ -371,7 +372,7 @@ class Registry:
                     self._in_flight[subject] = registrant
             try:
                 self.write_checked(prepared)
-                self.store.update(revoke_removed_runner_tokens(prepared.graph))
+                self.store.update(revoke_removed_runner_tokens(prepared.graph) + " ;\n" + bump_update())
             finally:
                 with self.lock:
                     for subject in prepared.subjects:
@@ -412,7 +413,7 @@ class Registry:
         with self._registrant_lock(registrant):
             count = len(self.store.graph(graph_iri))
             drop = f"DROP SILENT GRAPH <{check_iri(graph_iri)}> ;\n"
-            self.store.update(drop + revoke_removed_runner_tokens(graph_iri))
+            self.store.update(drop + revoke_removed_runner_tokens(graph_iri) + " ;\n" + bump_update())
         return count
 
 

@@ -27,6 +27,7 @@ from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
 from kgsched.namespaces import KS, KSG, KSID
+from kgsched.registry.generation import bump_update, registry_cache
 
 #: The named graph of token records (hashes only).
 TOKENS_GRAPH = URIRef(KSG["tokens"])
@@ -101,17 +102,30 @@ class TokenStore:
         self.admin_agent = admin_agent
         self._admin_hash = admin_token_hash
 
-    def authenticate(self, secret: str) -> Identity | None:
-        """The identity a secret stands for, or None. One indexed lookup by hash."""
+    def authenticate(self, secret: str, generation: frozenset[str] | None = None) -> Identity | None:
+        """The identity a secret stands for, or None. One indexed lookup by hash — or none, given the
+        registry generation just read (kgsched.registry.generation): a token found under it is kept,
+        since every revocation and every registration (which decides a runner token's validity) changes
+        it; a token not found is asked again each time (issuing one does not change the generation)."""
         if not secret or len(secret) > 200:
             return None
         digest = token_hash(secret)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Identity(self.admin_agent, None, admin=True)
+        if generation is not None:
+            known = registry_cache(self.store).peek(("token", digest), generation)
+            if known is not None:
+                return known
         rows = queries.select(self.store, "token-lookup", [{"hash": Literal(digest), "g": TOKENS_GRAPH}])
         if not rows:
             return None
-        row = rows[0]
+        identity = self._identity(rows[0])
+        if generation is not None:
+            registry_cache(self.store).put(("token", digest), identity, generation)
+        return identity
+
+    @staticmethod
+    def _identity(row: dict) -> Identity:
         one_job = bool(row.get("oneJob") is not None and row["oneJob"].toPython() is True)
         return Identity(row["agent"], row["token"], admin=False, one_job=one_job, issued_under=row.get("under"))
 
@@ -165,5 +179,5 @@ class TokenStore:
                 graph.add((iri, row["p"], row["o"]))
             if len(graph) == 0:
                 return False
-            self.store.update(data_update(delete={TOKENS_GRAPH: graph}))
+            self.store.update(data_update(delete={TOKENS_GRAPH: graph}) + " ;\n" + bump_update())
         return True

@@ -21,6 +21,7 @@ from kgsched.graph.binding import check_iri, values_block
 from kgsched.graph.rdfio import TripleSet
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
+from kgsched.registry.generation import bump_update
 
 Triple = tuple[Node, Node, Node]
 DEFAULT_CHUNK_TRIPLES = 2_000
@@ -92,6 +93,7 @@ def replace_descriptions(store: Store, graph_iri: URIRef, roots: Sequence[URIRef
     if insert:
         operations.append(insert)
     if operations:
+        operations.append(bump_update())  # the registry generation changes with the registration, atomically
         store.update(" ;\n".join(operations))
 
 

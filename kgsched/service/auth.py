@@ -10,7 +10,7 @@ from flask import g, request
 
 from kgsched.registry.tokens import Identity
 from kgsched.service.errors import Forbidden, Unauthorized
-from kgsched.service.state import current
+from kgsched.service.state import current, request_generation
 
 
 def bearer_token() -> str | None:
@@ -24,7 +24,7 @@ def bearer_token() -> str | None:
 def optional_identity() -> Identity | None:
     if "identity" not in g:
         secret = bearer_token()
-        g.identity = current().tokens.authenticate(secret) if secret else None
+        g.identity = current().tokens.authenticate(secret, request_generation()) if secret else None
     return g.identity
 
 

@@ -15,6 +15,10 @@ then what the caller passes (the CLI's options, or a test's config) — later wi
 | CLOCK_SKEW_SECONDS | 2 | clock difference allowed between replicas |
 | PREFERENCE_SECONDS | 30 | the plan's runners' head start on a job; then any runner able at claim time may take it |
 | RUNNER_SILENCE_SECONDS | 300 | a queued job whose able runners have all been silent this long is reported stalled |
+| CLAIM_MODE | auto | auto: in-memory queue index if this app opened an embedded store, else Redis locks if |
+| | | COORDINATION_URL is set, else the claim protocol; or index, coordinated, protocol (docs/claim-protocol.md) |
+| COORDINATION_URL | None | redis://host:port/db: replicas lock jobs there (kgsched.jobs.coordination) |
+| COORDINATION_LOCK_SECONDS | 10 | the longest a replica holds a job's lock |
 | MAX_ATTEMPTS | 3 | claims that may end without a result before a job fails |
 | QUERY_TIMEOUT_SECONDS | 10 | /sparql answers 503 after this |
 | MAX_RESULT_BYTES | 50,000,000 | /sparql refuses results larger than this |
@@ -65,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "PREFERENCE_SECONDS": 30,
     "RUNNER_SILENCE_SECONDS": 300,
     "CLAIM_ROUNDS": 12,
+    "CLAIM_MODE": "auto",
+    "COORDINATION_URL": None,
+    "COORDINATION_LOCK_SECONDS": 10,
     "QUERY_TIMEOUT_SECONDS": 10,
     "MAX_RESULT_BYTES": 50_000_000,
     "QUERY_WORKERS": 4,

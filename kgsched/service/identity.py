@@ -22,10 +22,11 @@ from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KS
 from kgsched.provenance import replicas
+from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_iri
 from kgsched.service.auth import require_identity
 from kgsched.service.errors import Forbidden, UnsupportedMediaType
-from kgsched.service.state import current
+from kgsched.service.state import current, request_generation
 
 bp = Blueprint("identity", __name__)
 
@@ -43,10 +44,15 @@ def json_object(allowed: set[str]) -> dict[str, Any]:
     return payload
 
 
-def runner_kinds(agent: Any) -> set:
-    """The runner kinds the agent is registered as (empty: not a runner). Asked on every request, never
-    remembered: a runner that is deregistered stops being one at once."""
-    return {row["kind"] for row in queries.select(current().store, "runner-kind", [{"runner": agent}])}
+def runner_kinds(agent: Any) -> frozenset:
+    """The runner kinds the agent is registered as (empty: not a runner). Checked on every request
+    against the registry generation read for it (kgsched.registry.generation): a runner that is
+    deregistered stops being one at once, on every replica."""
+    store = current().store
+    return registry_cache(store).get(
+        ("runner-kinds", agent),
+        lambda: frozenset(row["kind"] for row in queries.select(store, "runner-kind", [{"runner": agent}])),
+        checked=request_generation())
 
 
 @bp.post("/tokens")
@@ -100,7 +106,8 @@ def revoke(token_id: str) -> Response:
         raise Forbidden("you may revoke only your own tokens and those you issued")
     current().tokens.revoke(iri)
     # a runner left with no token cannot serve its products any more (kgsched.provenance.replicas)
-    replicas.mark_departed(current().store, [URIRef(str(record["agent"]))], utcnow())
+    if replicas.mark_departed(current().store, [URIRef(str(record["agent"]))], utcnow()):
+        current().queue.inputs_changed()
     return jsonify({"revoked": token_id})
 
 

@@ -23,7 +23,7 @@ def package_version() -> str:
 def health() -> Response:
     state = current()
     return jsonify({"status": "ok", "store": state.store_kind, "version": package_version(),
-                    "queue": dict(state.queue.counters)})
+                    "queue": dict(state.queue.counters), "claim_mode": state.queue.mode})
 
 
 @bp.get("/openapi.json")

@@ -51,7 +51,8 @@ def register() -> tuple[Response, int]:
     result = current().registry.register([("request body", data)], registrant, fmt=fmt)
     if before:  # runners the new description dropped have left (one small query when it dropped none)
         dropped = set(before) - set(replicas.runners_in_graph(current().store, graph))
-        replicas.mark_departed(current().store, dropped, utcnow())
+        if replicas.mark_departed(current().store, dropped, utcnow()):
+            current().queue.inputs_changed()
     response = jsonify(result.to_dict())
     response.headers["Location"] = url_for(".mine")
     return response, 201
@@ -71,7 +72,8 @@ def unregister() -> Response:
     registrant = registrant_for(require_identity())
     before = replicas.runners_in_graph(current().store, registrant_graph(registrant))
     removed = current().registry.unregister(registrant)
-    replicas.mark_departed(current().store, before, utcnow())  # their runner-local replicas are gone
+    if replicas.mark_departed(current().store, before, utcnow()):  # their runner-local replicas are gone
+        current().queue.inputs_changed()
     if removed == 0:
         raise NotFound(f"nothing is registered by {registrant}")
     return jsonify({"registrant": str(registrant), "removed": removed})

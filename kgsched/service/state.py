@@ -6,18 +6,23 @@ the embedded store can be opened by one process only, and the remote one costs n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
-from kgsched.graph.store import RemoteStore, Store, open_store
+from kgsched.graph.store import EmbeddedStore, RemoteStore, Store, open_store
 from kgsched.jobs.contact import RunnerContacts
+from kgsched.jobs.coordination import CoordinatedJobQueue, JobLocks
+from kgsched.jobs.local_queue import LocalJobQueue
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
+from kgsched.registry.generation import registry_cache
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
 from kgsched.registry.writes import DEFAULT_CHUNK_TRIPLES
@@ -70,7 +75,7 @@ def init_state(app: Flask) -> ServiceState:
     silence = float(silence)
     state = ServiceState(
         store=store,
-        queue=JobQueue(store, QueueSettings.from_config(config)),
+        queue=make_queue(store, owns, config),
         tokens=TokenStore(store, admin_agent, admin_hash),
         registry=Registry(store, int(config.get("REGISTRATION_CHUNK_TRIPLES") or DEFAULT_CHUNK_TRIPLES),
                           protected_agents=[admin_agent, LOCAL_ADMIN]),
@@ -79,8 +84,42 @@ def init_state(app: Flask) -> ServiceState:
         contacts=RunnerContacts(store, silence / 4),
         silence_seconds=silence,
     )
+    state.queue.generation_source = request_generation
     app.extensions["kgsched"] = state
     return state
+
+
+def make_queue(store: Store, owns: bool, config: Mapping[str, Any]) -> JobQueue:
+    """The in-memory-index queue for a sole writer (an embedded store this app opened: no other process
+    can open it, and nobody else holds this handle); else, with ``COORDINATION_URL``, replicas that lock
+    jobs in Redis (kgsched.jobs.coordination); else the multi-replica protocol (docs/claim-protocol.md).
+    ``CLAIM_MODE`` = index, coordinated or protocol forces one (index only on a store that nothing else
+    writes jobs to; coordinated on every replica over the store or none)."""
+    mode = config.get("CLAIM_MODE") or "auto"
+    if mode not in ("auto", "index", "coordinated", "protocol"):
+        raise InvalidRequest(f"configuration CLAIM_MODE must be auto, index, coordinated or protocol; got {mode!r}")
+    settings = QueueSettings.from_config(config)
+    url = config.get("COORDINATION_URL")
+    if mode == "index" or (mode == "auto" and owns and isinstance(store, EmbeddedStore)):
+        return LocalJobQueue(store, settings)
+    if mode == "coordinated" or (mode == "auto" and url):
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidRequest(f"configuration COORDINATION_URL must be a redis:// URL; got {url!r}")
+        hold = config.get("COORDINATION_LOCK_SECONDS", 10)
+        if isinstance(hold, bool) or not isinstance(hold, int | float) or hold <= 0:
+            raise InvalidRequest(f"configuration COORDINATION_LOCK_SECONDS must be a number > 0; got {hold!r}")
+        return CoordinatedJobQueue(store, settings, locks=JobLocks(url, float(hold)))
+    return JobQueue(store, settings)
+
+
+def request_generation() -> frozenset[str]:
+    """The registry generation, read once per request (kgsched.registry.generation): the token, the
+    caller's runner kinds and the claim's registry facts are then all checked against the same read."""
+    if not has_request_context():
+        return registry_cache(current().store).current()
+    if "registry_generation" not in g:
+        g.registry_generation = registry_cache(current().store).current()
+    return g.registry_generation
 
 
 def current() -> ServiceState:
