@@ -260,10 +260,9 @@ def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: Flas
     assert cached(store, plan["plan"]["root"]) == []
 
 
-@pytest.mark.parametrize("claim_mode", ["protocol", "index"])
-def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskClient, store: Store) -> None:
-    """Geneva's product server held the only copy, and Geneva left: a new plan recomputes the light curve,
-    and the job combining it is not handed out before the new copy exists (it would fail staging)."""
+def geneva_makes_the_only_copy(client: FlaskClient) -> tuple[dict[str, str], dict]:
+    """Geneva, serving products from an address nobody can reach, makes the light curve (20-40 keV):
+    its product server holds the only copy. Returns Alice's headers and Geneva's token."""
     endpoint = "http://127.0.0.1:9/products/"
     _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
     description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
@@ -276,6 +275,14 @@ def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskC
     report = result_for(grant["claim_token"], "only-copy")
     report["location"] = endpoint + report["checksum"].removeprefix("sha256:")
     assert client.post(grant["result_url"], json=report, headers=who).status_code == 200
+    return alice, geneva
+
+
+@pytest.mark.parametrize("claim_mode", ["protocol", "index"])
+def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskClient, store: Store) -> None:
+    """Geneva's product server held the only copy, and Geneva left: a new plan recomputes the light curve,
+    and the job combining it is not handed out before the new copy exists (it would fail staging)."""
+    alice, geneva = geneva_makes_the_only_copy(client)
     assert client.delete(f"/tokens/{geneva['id']}", headers=ADMIN_HEADERS).status_code == 200  # Geneva leaves
 
     combined = client.post("/plans", json={"workflow": FED + "workflow/combine-light-curves",
@@ -298,18 +305,7 @@ def test_a_job_waits_while_its_inputs_only_product_cannot_be_read(client: FlaskC
 def test_a_job_whose_input_was_lost_is_stalled_until_re_planned(client: FlaskClient, store: Store) -> None:
     """The combination was planned reusing Geneva's light curve; then Geneva leaves with the only copy. The
     job is not handed out, says why, and re-planning recomputes the light curve for it."""
-    endpoint = "http://127.0.0.1:9/products/"
-    _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
-    description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
-    assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
-                       query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
-    alice = bearer(issue(client, ALICE)["token"])
-    geneva = issue(client, GENEVA)
-    client.post("/plans", json=light_curve(20, 40), headers=alice)
-    grant, who = claim(client, bearer(geneva["token"]))
-    report = result_for(grant["claim_token"], "only-copy")
-    report["location"] = endpoint + report["checksum"].removeprefix("sha256:")
-    assert client.post(grant["result_url"], json=report, headers=who).status_code == 200
+    alice, geneva = geneva_makes_the_only_copy(client)
     combined = client.post("/plans", json={"workflow": FED + "workflow/combine-light-curves",
                                            "args": {"soft": light_curve(20, 40), "hard": light_curve(20, 40)}},
                            headers=alice)

@@ -37,8 +37,7 @@ from rdflib import URIRef
 from kgsched.errors import InvalidRequest
 from kgsched.jobs.queue import Grant, JobQueue, Triple, _unexpected
 from kgsched.jobs.states import COMPLETING, Action, ClaimRecord, Contention, JobRecord, NotYourJob, decide_claim
-from kgsched.namespaces import KS, PROVENANCE_GRAPH
-from kgsched.provenance import statistics
+from kgsched.namespaces import KS
 from kgsched.registry.tokens import token_hash
 
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"""
@@ -300,11 +299,7 @@ class CoordinatedJobQueue(JobQueue):
         """As the protocol's; for a product the mark, the result and the running statistics in one update."""
         try:
             if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                self.store.update(
-                    self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
-                                       {PROVENANCE_GRAPH: list(graph)})
-                    + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
-                                                           report.duration_seconds, report.size_bytes))
+                self.record_product_at_once(record, claim, verdict, graph, context, report)
             else:
                 super().record_result(record, claim, verdict, graph, context, report)
         finally:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rdflib import Literal, URIRef
-from rdflib.namespace import DCTERMS, RDF
+from rdflib.namespace import DCTERMS
 
 from kgsched.clock import from_literal
 from kgsched.errors import InvalidRequest
@@ -63,8 +63,7 @@ from kgsched.jobs.states import (
     Verdict,
     decide_claim,
 )
-from kgsched.namespaces import KS, PROVENANCE_GRAPH
-from kgsched.provenance import replicas, statistics
+from kgsched.namespaces import KS
 from kgsched.provenance.recording import ExecutionContext
 from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_hash
@@ -399,13 +398,7 @@ class LocalJobQueue(JobQueue):
         with self.store.write_lock:
             try:
                 if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                    self.store.update(
-                        self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
-                                           {PROVENANCE_GRAPH: list(graph)})
-                        + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
-                                                               report.duration_seconds, report.size_bytes))
-                    # a replica stored again drops its older failure status (one small query)
-                    replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))
+                    self.record_product_at_once(record, claim, verdict, graph, context, report)
                 else:
                     super().record_result(record, claim, verdict, graph, context, report)
             finally:
