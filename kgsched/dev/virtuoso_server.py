@@ -3,9 +3,10 @@
 Used by the tests' store matrix: kgsched must work on a SPARQL server that is not Oxigraph, and
 Virtuoso (the store behind DBpedia) is the strictest widely deployed one. The server gets a scratch
 database directory and a generated ``virtuoso.ini`` (free ports, no checkpoints, a result limit far
-above the planner's 10,000-IRI batches instead of Debian's 10,000 rows, and one thread per query:
-with two, a runner-eligibility query now and then never answered, the server idle, no lock
-waiting — about one run in two of the planner tests on a busy machine, none in 10 with one). Layout:
+above the planner's 10,000-IRI batches instead of Debian's 10,000 rows, and one thread per query). On
+a busy machine this Virtuoso was seen to stop answering, idle, on an EXISTS over a UNION with a
+GRAPH ?g (queries/runner-eligibility.rq now avoids it; one thread per query alone did not help):
+``responsive`` and ``restart`` let the tests go on after such a hang. Layout:
 
 * queries: ``/sparql`` (anonymous, read-only);
 * updates: ``/sparql-auth`` with HTTP digest credentials (the ``dba`` account of the scratch database);
