@@ -235,13 +235,19 @@ def test_a_storage_declaration_is_checked(client: FlaskClient, store: Store, dec
         assert store.quad_count() == before
 
 
-def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: FlaskClient, store: Store) -> None:
-    """Geneva's owner registers its graph again without the batch runner: the runner has left."""
+def geneva_serves_from_nowhere(client: FlaskClient) -> str:
+    """Geneva's owner registers its batch runner with a product endpoint nobody can reach; returns it."""
     endpoint = "http://127.0.0.1:9/products/"
     _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
     description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
     assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
                        query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
+    return endpoint
+
+
+def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: FlaskClient, store: Store) -> None:
+    """Geneva's owner registers its graph again without the batch runner: the runner has left."""
+    endpoint = geneva_serves_from_nowhere(client)
     alice = bearer(issue(client, ALICE)["token"])
     plan = client.post("/plans", json=light_curve(20, 40), headers=alice).json
     grant, who = claim(client, bearer(issue(client, GENEVA)["token"]))
@@ -263,11 +269,7 @@ def test_a_registration_that_drops_a_runner_marks_its_replicas_gone(client: Flas
 def geneva_makes_the_only_copy(client: FlaskClient) -> tuple[dict[str, str], dict]:
     """Geneva, serving products from an address nobody can reach, makes the light curve (20-40 keV):
     its product server holds the only copy. Returns Alice's headers and Geneva's token."""
-    endpoint = "http://127.0.0.1:9/products/"
-    _, description = runner_description(ROOT / "examples" / "runners.ttl", str(GENEVA))
-    description.add((GENEVA, KS.productEndpoint, Literal(endpoint, datatype=XSD.anyURI)))
-    assert client.post("/registrations", data=description.serialize(format="turtle"), content_type="text/turtle",
-                       query_string={"as": str(UNIGE)}, headers=ADMIN_HEADERS).status_code == 201
+    endpoint = geneva_serves_from_nowhere(client)
     alice = bearer(issue(client, ALICE)["token"])
     geneva = issue(client, GENEVA)
     client.post("/plans", json=light_curve(20, 40), headers=alice)

@@ -36,7 +36,7 @@ from rdflib import URIRef
 
 from kgsched.errors import InvalidRequest
 from kgsched.jobs.queue import Grant, JobQueue, Triple, _unexpected
-from kgsched.jobs.states import COMPLETING, Action, ClaimRecord, Contention, JobRecord, NotYourJob, decide_claim
+from kgsched.jobs.states import Action, ClaimRecord, Contention, JobRecord, NotYourJob, decide_claim
 from kgsched.namespaces import KS
 from kgsched.registry.tokens import token_hash
 
@@ -297,10 +297,4 @@ class CoordinatedJobQueue(JobQueue):
     def record_result(self, record: Any, claim: ClaimRecord, verdict: Any, graph: Any, context: Any,
                       report: Any) -> None:
         """As the protocol's; for a product the mark, the result and the running statistics in one update."""
-        try:
-            if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                self.record_product_at_once(record, claim, verdict, graph, context, report)
-            else:
-                super().record_result(record, claim, verdict, graph, context, report)
-        finally:
-            self._marks.pop(claim.iri, None)
+        self.record_with_deferred_mark(self._marks, record, claim, verdict, graph, context, report)

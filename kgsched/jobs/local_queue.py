@@ -396,13 +396,7 @@ class LocalJobQueue(JobQueue):
         """As the protocol's, with the report mark, and for a product the running statistics, in the same
         update as the result."""
         with self.store.write_lock:
-            try:
-                if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                    self.record_product_at_once(record, claim, verdict, graph, context, report)
-                else:
-                    super().record_result(record, claim, verdict, graph, context, report)
-            finally:
-                self._marks.pop(claim.iri, None)
+            self.record_with_deferred_mark(self._marks, record, claim, verdict, graph, context, report)
             if report.outcome_iri in COMPLETING:
                 self._produced.add(record.expression)
                 self._remove(record.iri)

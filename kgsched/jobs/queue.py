@@ -608,18 +608,26 @@ class JobQueue:
             statistics.record_execution(self.store, context.workflow, claim.runner, report.duration_seconds,
                                         report.size_bytes)
 
-    def record_product_at_once(self, record: JobRecord, claim: ClaimRecord, verdict: Verdict, graph: Any,
-                               context: ExecutionContext, report: ResultReport) -> None:
-        """For queues whose report mark is not yet written (kgsched.jobs.local_queue, coordination): the
-        mark, the result (PROV, credits, the job's next state) and the running statistics in one update,
-        then any older failure status of a replica stored again dropped, as ``record_result`` does."""
-        assert verdict.next_state is not None
-        self.store.update(
-            self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
-                               {PROVENANCE_GRAPH: list(graph)})
-            + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
-                                                   report.duration_seconds, report.size_bytes))
-        replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))
+    def record_with_deferred_mark(self, marks: dict[URIRef, list[Triple]], record: JobRecord, claim: ClaimRecord,
+                                  verdict: Verdict, graph: Any, context: ExecutionContext,
+                                  report: ResultReport) -> None:
+        """``record_result`` for queues that keep a report's mark in ``marks`` until the result is
+        written (kgsched.jobs.local_queue, coordination): a product's mark, result (PROV, credits, the
+        job's next state) and running statistics go in one update, then any older failure status of a
+        replica stored again is dropped; anything else is recorded as ``record_result`` does. The mark
+        is forgotten either way."""
+        try:
+            if report.outcome_iri in COMPLETING and verdict.next_state is not None:
+                self.store.update(
+                    self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
+                                       {PROVENANCE_GRAPH: list(graph)})
+                    + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
+                                                           report.duration_seconds, report.size_bytes))
+                replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))
+            else:
+                JobQueue.record_result(self, record, claim, verdict, graph, context, report)
+        finally:
+            marks.pop(claim.iri, None)
 
     def _drop_unrecorded_report(self, record: JobRecord, claim: ClaimRecord) -> None:
         """A refused claim may carry a report written by an earlier attempt that was never recorded
