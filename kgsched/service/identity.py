@@ -16,12 +16,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from rdflib import URIRef
 
-from kgsched.clock import utcnow
 from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
 from kgsched.namespaces import KS
-from kgsched.provenance import replicas
 from kgsched.registry.generation import registry_cache
 from kgsched.registry.tokens import token_iri
 from kgsched.service.auth import require_identity
@@ -106,8 +104,7 @@ def revoke(token_id: str) -> Response:
         raise Forbidden("you may revoke only your own tokens and those you issued")
     current().tokens.revoke(iri)
     # a runner left with no token cannot serve its products any more (kgsched.provenance.replicas)
-    if replicas.mark_departed(current().store, [URIRef(str(record["agent"]))], utcnow()):
-        current().queue.inputs_changed()
+    current().runners_left([URIRef(str(record["agent"]))])
     return jsonify({"revoked": token_id})
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, url_for
 from rdflib import URIRef
 
-from kgsched.clock import utcnow
 from kgsched.errors import NotFound
 from kgsched.graph.binding import check_iri
 from kgsched.provenance import replicas
@@ -51,8 +50,7 @@ def register() -> tuple[Response, int]:
     result = current().registry.register([("request body", data)], registrant, fmt=fmt)
     if before:  # runners the new description dropped have left (one small query when it dropped none)
         dropped = set(before) - set(replicas.runners_in_graph(current().store, graph))
-        if replicas.mark_departed(current().store, dropped, utcnow()):
-            current().queue.inputs_changed()
+        current().runners_left(dropped)
     response = jsonify(result.to_dict())
     response.headers["Location"] = url_for(".mine")
     return response, 201
@@ -72,8 +70,7 @@ def unregister() -> Response:
     registrant = registrant_for(require_identity())
     before = replicas.runners_in_graph(current().store, registrant_graph(registrant))
     removed = current().registry.unregister(registrant)
-    if replicas.mark_departed(current().store, before, utcnow()):  # their runner-local replicas are gone
-        current().queue.inputs_changed()
+    current().runners_left(before)  # their runner-local replicas are gone
     if removed == 0:
         raise NotFound(f"nothing is registered by {registrant}")
     return jsonify({"registrant": str(registrant), "removed": removed})

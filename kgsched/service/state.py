@@ -6,13 +6,14 @@ the embedded store can be opened by one process only, and the remote one costs n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 from rdflib import URIRef
 
+from kgsched.clock import utcnow
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.binding import check_iri
@@ -22,6 +23,7 @@ from kgsched.jobs.coordination import CoordinatedJobQueue, JobLocks
 from kgsched.jobs.local_queue import LocalJobQueue
 from kgsched.jobs.queue import JobQueue, QueueSettings
 from kgsched.namespaces import LOCAL_ADMIN, ONTOLOGY_GRAPH
+from kgsched.provenance import replicas
 from kgsched.registry.generation import registry_cache
 from kgsched.registry.registration import Registry, load_ontology
 from kgsched.registry.tokens import TokenStore, token_hash
@@ -42,6 +44,12 @@ class ServiceState:
     @property
     def store_kind(self) -> str:
         return "remote" if isinstance(self.store, RemoteStore) else "embedded"
+
+    def runners_left(self, runners: Iterable[URIRef]) -> None:
+        """Those of ``runners`` that left (deregistered, or no token left) take their runner-local replicas
+        along (kgsched.provenance.replicas); the queue then forgets which inputs it believed readable."""
+        if replicas.mark_departed(self.store, runners, utcnow()):
+            self.queue.inputs_changed()
 
     def close(self) -> None:
         if self.owns_store:
