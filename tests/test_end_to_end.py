@@ -139,6 +139,14 @@ def register_only(federation: Federation, name: str) -> None:
     federation.stop_runner(name)
 
 
+def test_an_idle_runner_told_to_stop_leaves_at_once_rather_than_after_its_grace(federation: Federation) -> None:
+    federation.start_service()
+    federation.register_base()
+    runner = federation.start_runner("geneva-batch", extra_args=["--grace", "600"])  # the last --grace counts
+    federation.stop_runner("geneva-batch")  # SIGTERM; killed if still there 20 s later
+    assert runner.returncode == 0  # it left by itself: no job in hand to give the grace to
+
+
 def wait_for(condition, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -122,7 +122,10 @@ class RunnerAgent:
         """Stop claiming; the job in hand gets ``grace_seconds`` to finish, then is killed and handed back."""
         if not self.stopping.is_set():
             self.stopping.set()
-            threading.Timer(self.grace_seconds, self.executor.cancel.set).start()
+            # a daemon timer: an idle runner exits at once instead of waiting out the grace period
+            deadline = threading.Timer(self.grace_seconds, self.executor.cancel.set)
+            deadline.daemon = True
+            deadline.start()
 
     def run(self) -> int:
         idle_since = time.monotonic()
