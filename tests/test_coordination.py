@@ -106,3 +106,46 @@ def test_an_expired_claim_goes_to_another_runner_and_the_late_report_is_refused(
     assert second.report(job, PARIS, taken.claim.secret, success(job)).state == "done"
     again = first.report(job, PARIS, taken.claim.secret, success(job))
     assert again.already
+
+
+def test_a_search_reads_its_candidates_contexts_in_one_batch_but_never_keeps_an_input_products(
+        remote_store: RemoteStore, redis_server: RedisServer) -> None:
+    from rdflib import RDF, Literal
+
+    from kgsched.jobs.queue import NewJob
+    from kgsched.namespaces import KS, KSID, PLANS_GRAPH
+    from kgsched.registry.generation import bump_update
+
+    load_federation(remote_store)
+    queue = replica(remote_store, redis_server)
+    upstream = queue_light_curves(remote_store, queue, 3, eligible=(PARIS,))
+    grants = [queue.claim(PARIS) for _ in upstream]
+    assert {g.claim.job for g in grants if g is not None} == set(upstream)
+    assert queue._expression_rows.hits == 3  # the first search read all three contexts in one query
+    # an expression whose argument is the first light curve's product
+    first = grants[0]
+    combined, argument = KSID["expression/combined-test"], KSID["expression/combined-test/arg/soft"]
+    remote_store.add_to_graph(PLANS_GRAPH, [
+        (combined, RDF.type, KS.Expression), (combined, KS.workflow, URIRef("https://example.org/fed/workflow/combine")),
+        (combined, KS.contentAddress, Literal("combined-test")), (combined, KS.argument, argument),
+        (argument, KS.name, Literal("soft")), (argument, KS.expression, first.context.expression)])
+    generation = queue.registry_generation()
+    queue._expression_rows.prefetch(remote_store, [combined], generation)  # before its input exists
+    [down] = queue.enqueue([NewJob(combined, (GENEVA,), depends_on=(first.context.expression,))])
+    queue.report(first.claim.job, PARIS, first.claim.secret, success(first.claim.job))
+    taken = queue.claim(GENEVA)
+    assert taken is not None and taken.claim.job == down
+    [soft] = taken.context.inputs
+    assert soft.entity is not None and soft.checksum  # the product made since, read at the claim
+    # a registration changes the generation: what was kept under the old one is read again
+    hits = queue._expression_rows.hits
+    remote_store.update(bump_update())
+    assert queue._expression_rows.get(remote_store, upstream_expression(queue, upstream[1]),
+                                      queue.registry_generation())
+    assert queue._expression_rows.hits == hits
+
+
+def upstream_expression(queue: CoordinatedJobQueue, job: URIRef) -> URIRef:
+    expression = queue.record(job).expression
+    assert expression is not None
+    return expression

@@ -9,16 +9,18 @@ Every write is one SPARQL update (or one store transaction), so it either happen
 
 from __future__ import annotations
 
+import base64
 import copy
+import http.client
 import json
 import os
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import urllib.response
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,6 +31,7 @@ from rdflib.term import Node
 from kgsched.errors import StoreError, SyntaxProblem
 from kgsched.graph import DEFAULT_STORE_DIR
 from kgsched.graph.binding import Rows, bind, check_iri
+from kgsched.graph.keep_alive import ConnectionPool, HTTPStatusError
 from kgsched.graph.rdfio import XSD_STRING, ox_to_rdflib
 from kgsched.graph.updates import data_update
 
@@ -329,6 +332,8 @@ class RemoteStore(Store):
         self.user = user
         self._opener = _opener([self.query_endpoint, self.update_endpoint, self.store_endpoint],
                                user, password, auth)
+        self._pool = None if user and auth == "digest" else ConnectionPool(_basic_authorization(user, password))
+        self._proxy_for: dict[str, bool] = {}
 
     def with_timeout(self, timeout: float) -> RemoteStore:
         """The same server and credentials with another socket timeout (a user's query gives up sooner)."""
@@ -365,25 +370,54 @@ class RemoteStore(Store):
         return store
 
     # -- HTTP --------------------------------------------------------------------------------------
-    def _post(self, url: str, fields: Sequence[tuple[str, str]], accept: str | None) -> urllib.response.addinfourl:
+    @contextmanager
+    def _post(self, url: str, fields: Sequence[tuple[str, str]], accept: str | None) -> Iterator[Any]:
+        """A form POST (``accept`` given: a query, else an update); yields the response to read."""
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
         if accept:
             headers["Accept"] = accept
-        request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode("utf-8"), method="POST",
-                                         headers=headers)
-        return self._open(request, "SPARQL syntax error" if accept else "SPARQL update syntax error")
+        body = urllib.parse.urlencode(fields).encode("utf-8")
+        with self._send(url, body, headers, "SPARQL syntax error" if accept else "SPARQL update syntax error",
+                        replayable=accept is not None) as response:
+            yield response
 
-    def _open(self, request: urllib.request.Request, syntax_message: str) -> urllib.response.addinfourl:
+    @contextmanager
+    def _send(self, url: str, body: bytes, headers: dict[str, str], syntax_message: str, *,
+              replayable: bool) -> Iterator[Any]:
+        """POST on a kept-alive connection (kgsched.graph.keep_alive), or through urllib where the pool
+        cannot go: HTTP digest credentials (a challenge per connection) or a configured proxy."""
         try:
-            return self._opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                body = exc.read()[:2000].decode("utf-8", "replace")
-            if exc.code == 400:
-                raise SyntaxProblem(f"{syntax_message}: {body}") from None
-            raise StoreError(f"remote store answered {exc.code}: {body}") from None
-        except (urllib.error.URLError, OSError) as exc:
+            if self._pool is not None and not self._through_proxy(url):
+                with self._pool.post(url, body, headers, self.timeout, replayable=replayable) as response:
+                    yield response
+                return
+            request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+            with self._opener.open(request, timeout=self.timeout) as response:
+                yield response
+        except (urllib.error.HTTPError, HTTPStatusError) as exc:
+            status = exc.code if isinstance(exc, urllib.error.HTTPError) else exc.status
+            if isinstance(exc, urllib.error.HTTPError):
+                with exc:
+                    answer = exc.read()[:2000].decode("utf-8", "replace")
+            else:
+                answer = exc.body
+            if status == 400:
+                raise SyntaxProblem(f"{syntax_message}: {answer}") from None
+            raise StoreError(f"remote store answered {status}: {answer}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise StoreError(f"remote store failed: {exc}") from None
+
+    def _through_proxy(self, url: str) -> bool:
+        """Whether urllib would send a request to ``url`` through a configured proxy (the pool would
+        not); asked once per URL (reading the proxy settings scans the environment)."""
+        if url not in self._proxy_for:
+            self._proxy_for[url] = _proxied(url)
+        return self._proxy_for[url]
+
+    def close(self) -> None:
+        """Close the kept-alive connections (they are also closed when the store is collected)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _results(self, query: str) -> dict[str, Any]:
         with self._post(self.query_endpoint, [("query", query)], "application/sparql-results+json") as response:
@@ -438,16 +472,13 @@ class RemoteStore(Store):
                 results = ox.parse_query_results(response.read(), format=ox.QueryResultsFormat.JSON)
             data = results.serialize(output, format=ox.QueryResultsFormat.TSV)
             return (data or b""), media_type
-        try:
-            with self._post(self.query_endpoint, fields, media_type) as response:
-                served = response.headers.get_content_type() or media_type
-                if output is None:
-                    return response.read(), served
-                while chunk := response.read(65536):
-                    output.write(chunk)
-                return b"", served
-        except OSError as exc:
-            raise StoreError(f"remote store failed: {exc}") from exc
+        with self._post(self.query_endpoint, fields, media_type) as response:
+            served = response.headers.get_content_type() or media_type
+            if output is None:
+                return response.read(), served
+            while chunk := response.read(65536):
+                output.write(chunk)
+            return b"", served
 
     # -- writing -----------------------------------------------------------------------------------
     def update(self, update: str) -> None:
@@ -458,8 +489,7 @@ class RemoteStore(Store):
         check_iri(graph_iri)
         payload = data.encode() if isinstance(data, str) else data
         url = f"{self.store_endpoint}?{urllib.parse.urlencode({'graph': str(graph_iri)})}"
-        request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": fmt})
-        with self._open(request, "remote load failed") as response:
+        with self._send(url, payload, {"Content-Type": fmt}, "remote load failed", replayable=False) as response:
             response.read()
 
 
@@ -475,6 +505,22 @@ def _opener(urls: Sequence[str], user: str | None, password: str | None, auth: s
     prior = urllib.request.HTTPPasswordMgrWithPriorAuth()
     prior.add_password(None, list(urls), user, password or "", is_authenticated=True)
     return urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(prior))
+
+
+def _basic_authorization(user: str | None, password: str | None) -> dict[str, str]:
+    """The ``Authorization`` header for HTTP basic credentials (sent up front, as urllib's prior-auth
+    handler does), or none."""
+    if not user:
+        return {}
+    pair = f"{user}:{password or ''}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def _proxied(url: str) -> bool:
+    """Whether urllib would send a request to ``url`` through a configured proxy (the pool would not)."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _json_term(binding: dict[str, str]) -> Node:

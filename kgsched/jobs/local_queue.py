@@ -43,7 +43,7 @@ from rdflib.namespace import DCTERMS
 from kgsched.clock import from_literal
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
-from kgsched.jobs.grant_context import claim_context, expression_rows
+from kgsched.jobs.grant_context import BATCH, claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.queue import (
     NOT_HELD,
@@ -71,9 +71,6 @@ from kgsched.registry.tokens import token_hash
 #: How often jobs waiting for inputs are checked against the graph's products (products recorded by
 #: this queue make their dependants ready at once; this catches products written any other way).
 READY_RECHECK_SECONDS = 1.0
-#: Expressions read per query for the contexts of the next claims (kgsched.jobs.grant_context.expression_rows).
-PREFETCH = 32
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -101,8 +98,6 @@ class LocalJobQueue(JobQueue):
     _produced: set[URIRef] = field(default_factory=set, repr=False)
     _marks: dict[URIRef, list[Triple]] = field(default_factory=dict, repr=False)
     _ready_checked: float = field(default=0.0, repr=False)
-    _prefetched: dict[URIRef, list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
-    _prefetch_generation: frozenset[str] | None = field(default=None, repr=False)
     mode = "index"
 
     def __post_init__(self) -> None:
@@ -272,22 +267,17 @@ class LocalJobQueue(JobQueue):
             return super().context(job, claim, runner, claimed_at, expression, generation)
         generation = registry_cache(self.store).current() if generation is None else generation
         with self.store.write_lock:
-            if generation != self._prefetch_generation or len(self._prefetched) > 10 * PREFETCH:
-                self._prefetched.clear()
-                self._prefetch_generation = generation
-            rows = self._prefetched.pop(expression, None)
-            if rows is None:
+            if self._contexts.get(claim) is None:
                 batch = [expression]
                 for other in self._queued.get(runner, {}):
-                    if len(batch) >= PREFETCH:
+                    if len(batch) >= BATCH:
                         break
-                    other_expression = self._jobs[other].record.expression
-                    if other_expression not in self._prefetched and other_expression != expression:
+                    if (other_expression := self._jobs[other].record.expression) is not None:
                         batch.append(other_expression)
-                found = expression_rows(self.store, batch)
-                rows = found.pop(expression, [])
-                self._prefetched.update({e: r for e, r in found.items() if all(x.get("input") is None for x in r)})
-            if self._contexts.get(claim) is None:
+                read = self._expression_rows.prefetch(self.store, batch, generation)
+                rows = read.get(expression)
+                if rows is None:
+                    rows = self._expression_rows.get(self.store, expression, generation)
                 context = claim_context(self.store, self.graph, job, expression, claim, runner, claimed_at,
                                         generation, rows)
                 if context is not None:

@@ -37,7 +37,7 @@ from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
 from kgsched.graph.updates import data_update
-from kgsched.jobs.grant_context import cached_product_sources, claim_context
+from kgsched.jobs.grant_context import ExpressionRows, cached_product_sources, claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.product_sources import ProductSources, place
 from kgsched.jobs.service_call import service_call
@@ -217,6 +217,7 @@ class JobQueue:
     sleep: Callable[[float], None] = time.sleep
     graph: URIRef = JOBS_GRAPH
     _contexts: dict[URIRef, ExecutionContext] = field(default_factory=dict, repr=False)
+    _expression_rows: ExpressionRows = field(default_factory=ExpressionRows, repr=False)
     #: What this process's bids did: placed, held, withdrawn (lost to another bid), contention answers.
     counters: Counter[str] = field(default_factory=Counter, repr=False)
     #: Where the registry generation comes from (the service: read once per request); None: read it.
@@ -236,8 +237,11 @@ class JobQueue:
         registry facts do (kgsched.jobs.grant_context)."""
         cached = self._contexts.get(claim)
         if cached is None:
+            if expression is not None and generation is None:
+                generation = self.registry_generation()
             cached = None if expression is None else claim_context(
-                self.store, self.graph, job, expression, claim, runner, claimed_at, generation)
+                self.store, self.graph, job, expression, claim, runner, claimed_at, generation,
+                self._expression_rows.get(self.store, expression, generation))
             if cached is None:
                 cached = read_context(self.store, job, claim, runner, claimed_at, self.graph)
             if len(self._contexts) >= self.CONTEXT_CACHE:
@@ -317,17 +321,24 @@ class JobQueue:
         return self.runners(job)[0]
 
     def candidates(self, runner: URIRef, now: dt.datetime) -> list[URIRef]:
-        """Jobs worth a bid: queued ones first (a cheap indexed search); claimed ones whose lease ran out
-        only when those are too few (that search walks every held job)."""
-        jobs = [row["job"] for row in queries.select(self.store, "job-candidates",
-                                                       [{"runner": runner, "jobs": self.graph}])]
-        if len(jobs) < self.settings.candidate_pool:
+        """Jobs worth a bid (see ``search``)."""
+        return list(self.search(runner, now))
+
+    def search(self, runner: URIRef, now: dt.datetime) -> dict[URIRef, URIRef | None]:
+        """Jobs worth a bid, each with its expression where the search read it: queued ones first (a
+        cheap indexed search); claimed ones whose lease ran out only when those are too few (that search
+        walks every held job); then late binding, jobs the plan did not name us for."""
+        found = {row["job"]: row["expression"] for row in queries.select(
+            self.store, "job-candidates", [{"runner": runner, "jobs": self.graph}])}
+        if len(found) < self.settings.candidate_pool:
             cutoff = now - dt.timedelta(seconds=self.settings.clock_skew_seconds)
-            jobs += [row["job"] for row in queries.select(self.store, "job-candidates-expired", [
-                {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}])]
-        if len(jobs) < self.settings.candidate_pool:  # late binding: jobs the plan did not name us for
-            jobs += late_candidates(self.store, runner, now, self.settings.preference_seconds, self.graph)
-        return jobs
+            for row in queries.select(self.store, "job-candidates-expired", [
+                    {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}]):
+                found.setdefault(row["job"], row["expression"])
+        if len(found) < self.settings.candidate_pool:
+            for job in late_candidates(self.store, runner, now, self.settings.preference_seconds, self.graph):
+                found.setdefault(job, None)
+        return found
 
     # -- the claim protocol, step by step (the tests interleave these) ------------------------------
     def place_claim(self, job: URIRef, runner: URIRef, token: URIRef | None = None,
