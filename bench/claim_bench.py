@@ -16,7 +16,10 @@ Set-ups (each on fresh stores in a temporary directory):
    hands out twice.
 
 Claims per second are also given as a ratio to a baseline measured in the same run on the same
-server (20 clients calling ``GET /health``), so figures from different machines compare. Nothing here
+server (20 clients calling ``GET /health``), so figures from different machines compare. Over the
+Oxigraph server, the CPU time each process (the SPARQL server, Redis, the clients, each replica)
+spent per ``GET /health`` and per claim is printed too: on a machine whose cores all these share,
+the claims' ratio to ``GET /health`` can be no better than the ratio of those totals. Nothing here
 is asserted on time; the tests assert exactly-once, this prints speed.
 """
 
@@ -32,6 +35,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -148,9 +152,31 @@ def report_all(urls: list[str], secrets: list[str], clients: int, held: dict[int
     return seconds, recorded, refused[0]
 
 
-def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clients: int) -> dict[str, float]:
-    reference = baseline(urls, clients, max(200, jobs // 2))
+class CpuMeter:
+    """CPU seconds (user + system) spent by each process of a set-up: where a request's cost goes."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        import psutil
+
+        self.processes = {name: psutil.Process(pid) for name, pid in processes.items()}
+
+    def read(self) -> dict[str, float]:
+        return {name: sum(p.cpu_times()[:2]) for name, p in self.processes.items()}
+
+    @staticmethod
+    def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> str:
+        parts = {name: 1000 * (after[name] - before[name]) / max(1, requests) for name in before}
+        return ", ".join(f"{name} {ms:.2f}" for name, ms in parts.items()) + f"; total {sum(parts.values()):.2f}"
+
+
+def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clients: int,
+                meter: CpuMeter | None = None) -> dict[str, float]:
+    health_requests = max(200, jobs // 2)
+    cpu = [meter.read()] if meter else []
+    reference = baseline(urls, clients, health_requests)
+    cpu += [meter.read()] if meter else []
     seconds, claimed, held = claim_all(urls, secrets, clients)
+    cpu += [meter.read()] if meter else []
     rate = sum(claimed.values()) / seconds
     twice = sum(1 for n in claimed.values() if n > 1)
     report_seconds, recorded, refused = report_all(urls, secrets, clients, held)
@@ -169,6 +195,9 @@ def service_run(label: str, urls: list[str], secrets: list[str], jobs: int, clie
     print(f"{label}: {sum(recorded.values())} results recorded in {report_seconds:.2f} s = {report_rate:.0f} "
           f"reports/s; ratio {report_rate / reference:.3f}; jobs recorded twice: {recorded_twice}; "
           f"refused: {refused}")
+    if meter:
+        print(f"{label}: CPU ms per GET /health: {CpuMeter.per_request(cpu[0], cpu[1], health_requests)}")
+        print(f"{label}: CPU ms per claim: {CpuMeter.per_request(cpu[1], cpu[2], sum(claimed.values()))}")
     return {"claims": rate, "reports": report_rate, "baseline": reference}
 
 
@@ -236,6 +265,11 @@ def in_process_run(jobs: int, kind: type[JobQueue], label: str) -> None:
           f"jobs claimed twice: {twice}")
 
 
+def pid(process: Any) -> int:
+    assert process is not None, "the server was not started"
+    return int(process.pid)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--jobs-embedded", type=int, default=1000)
@@ -265,13 +299,16 @@ def main() -> None:
         for mode, env in (("protocol", LONG_LEASE), ("redis", {**LONG_LEASE, "KGSCHED_COORDINATION_URL": redis.url})):
             suffix = "" if mode == "protocol" else "+Redis"
             secrets = prepare_more(store, args.jobs_remote, args.clients)
+            shared = {"oxigraph": pid(oxigraph.process), "redis": pid(redis.process), "clients": os.getpid()}
             with ServeProcess(*endpoint, env=env) as only:
                 one = service_run(f"remote, 1 replica/Oxigraph{suffix} ", [only.url], secrets, args.jobs_remote,
-                                  args.clients)
+                                  args.clients, CpuMeter({**shared, "replica": pid(only.process)}))
             secrets = prepare_more(store, args.jobs_remote, args.clients)
             with ServeProcess(*endpoint, env=env) as first, ServeProcess(*endpoint, env=env) as second:
                 two = service_run(f"remote, 2 replicas/Oxigraph{suffix}", [first.url, second.url], secrets,
-                                  args.jobs_remote, args.clients)
+                                  args.jobs_remote, args.clients,
+                                  CpuMeter({**shared, "replica 1": pid(first.process),
+                                            "replica 2": pid(second.process)}))
             print(f"two replicas against one over the same Oxigraph server ({mode}): claims "
                   f"x{two['claims'] / one['claims']:.2f}, reports x{two['reports'] / one['reports']:.2f}")
             if oxigraph.process is not None and oxigraph.process.poll() is not None:  # say why, then stop
