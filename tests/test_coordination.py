@@ -108,7 +108,7 @@ def test_an_expired_claim_goes_to_another_runner_and_the_late_report_is_refused(
     assert again.already
 
 
-def test_a_search_reads_its_candidates_contexts_in_one_batch_but_never_keeps_an_input_products(
+def test_a_claims_context_is_kept_for_the_next_claim_but_an_input_products_never_are(
         remote_store: RemoteStore, redis_server: RedisServer) -> None:
     from rdflib import RDF, Literal
 
@@ -121,7 +121,10 @@ def test_a_search_reads_its_candidates_contexts_in_one_batch_but_never_keeps_an_
     upstream = queue_light_curves(remote_store, queue, 3, eligible=(PARIS,))
     grants = [queue.claim(PARIS) for _ in upstream]
     assert {g.claim.job for g in grants if g is not None} == set(upstream)
-    assert queue._expression_rows.hits == 3  # the first search read all three contexts in one query
+    # a claim after the first one's lease was given up reads the same expression's context from memory
+    again = queue.context(upstream[0], URIRef("urn:test:another-claim"), PARIS, grants[0].claim.claimed_at,
+                          grants[0].context.expression)
+    assert again.literals == grants[0].context.literals and queue._expression_rows.hits == 1
     # an expression whose argument is the first light curve's product
     first = grants[0]
     combined, argument = KSID["expression/combined-test"], KSID["expression/combined-test/arg/soft"]

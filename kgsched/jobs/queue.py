@@ -321,24 +321,17 @@ class JobQueue:
         return self.runners(job)[0]
 
     def candidates(self, runner: URIRef, now: dt.datetime) -> list[URIRef]:
-        """Jobs worth a bid (see ``search``)."""
-        return list(self.search(runner, now))
-
-    def search(self, runner: URIRef, now: dt.datetime) -> dict[URIRef, URIRef | None]:
-        """Jobs worth a bid, each with its expression where the search read it: queued ones first (a
-        cheap indexed search); claimed ones whose lease ran out only when those are too few (that search
-        walks every held job); then late binding, jobs the plan did not name us for."""
-        found = {row["job"]: row["expression"] for row in queries.select(
-            self.store, "job-candidates", [{"runner": runner, "jobs": self.graph}])}
-        if len(found) < self.settings.candidate_pool:
+        """Jobs worth a bid: queued ones first (a cheap indexed search); claimed ones whose lease ran out
+        only when those are too few (that search walks every held job)."""
+        jobs = [row["job"] for row in queries.select(self.store, "job-candidates",
+                                                       [{"runner": runner, "jobs": self.graph}])]
+        if len(jobs) < self.settings.candidate_pool:
             cutoff = now - dt.timedelta(seconds=self.settings.clock_skew_seconds)
-            for row in queries.select(self.store, "job-candidates-expired", [
-                    {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}]):
-                found.setdefault(row["job"], row["expression"])
-        if len(found) < self.settings.candidate_pool:
-            for job in late_candidates(self.store, runner, now, self.settings.preference_seconds, self.graph):
-                found.setdefault(job, None)
-        return found
+            jobs += [row["job"] for row in queries.select(self.store, "job-candidates-expired", [
+                {"runner": runner, "now": dt_literal(cutoff), "jobs": self.graph}])]
+        if len(jobs) < self.settings.candidate_pool:  # late binding: jobs the plan did not name us for
+            jobs += late_candidates(self.store, runner, now, self.settings.preference_seconds, self.graph)
+        return jobs
 
     # -- the claim protocol, step by step (the tests interleave these) ------------------------------
     def place_claim(self, job: URIRef, runner: URIRef, token: URIRef | None = None,
