@@ -133,7 +133,7 @@ def test_a_claims_context_is_kept_for_the_next_claim_but_an_input_products_never
         (combined, KS.contentAddress, Literal("combined-test")), (combined, KS.argument, argument),
         (argument, KS.name, Literal("soft")), (argument, KS.expression, first.context.expression)])
     generation = queue.registry_generation()
-    queue._expression_rows.prefetch(remote_store, [combined], generation)  # before its input exists
+    queue._expression_rows.get(remote_store, combined, generation)  # read before its input exists
     [down] = queue.enqueue([NewJob(combined, (GENEVA,), depends_on=(first.context.expression,))])
     queue.report(first.claim.job, PARIS, first.claim.secret, success(first.claim.job))
     taken = queue.claim(GENEVA)

@@ -43,7 +43,7 @@ from rdflib.namespace import DCTERMS
 from kgsched.clock import from_literal
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
-from kgsched.jobs.grant_context import BATCH, claim_context
+from kgsched.jobs.grant_context import claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.queue import (
     NOT_HELD,
@@ -268,16 +268,9 @@ class LocalJobQueue(JobQueue):
         generation = registry_cache(self.store).current() if generation is None else generation
         with self.store.write_lock:
             if self._contexts.get(claim) is None:
-                batch = [expression]
-                for other in self._queued.get(runner, {}):
-                    if len(batch) >= BATCH:
-                        break
-                    if (other_expression := self._jobs[other].record.expression) is not None:
-                        batch.append(other_expression)
-                read = self._expression_rows.prefetch(self.store, batch, generation)
-                rows = read.get(expression)
-                if rows is None:
-                    rows = self._expression_rows.get(self.store, expression, generation)
+                nexts = (self._jobs[other].record.expression for other in self._queued.get(runner, {}))
+                rows = self._expression_rows.get(self.store, expression, generation,
+                                                 ahead=(e for e in nexts if e is not None))
                 context = claim_context(self.store, self.graph, job, expression, claim, runner, claimed_at,
                                         generation, rows)
                 if context is not None:
