@@ -2,10 +2,8 @@
 
 Why: ``urllib`` opens a new TCP connection for every request and asks the server to close it. Against
 an Oxigraph server on this machine that made one small query cost six times what it costs on a kept
-connection (546 against 3,320 queries/s, one thread), and the server keeps a thread for every
-connection until its ``--timeout-s`` ends: at a few hundred claims/s (four round trips each) it piled up
-~16,000 threads and died. A claim, a report and a registration each make several round trips, so the
-remote store's speed was mostly the cost of connecting.
+connection (546 against 3,320 queries/s, one thread). A claim, a report and a registration each make
+several round trips, so the remote store's speed was mostly the cost of connecting.
 
 What it keeps safe:
 
