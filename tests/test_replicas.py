@@ -175,6 +175,18 @@ def test_replicas_are_recorded_checked_and_marked_only_by_a_holder(client: Flask
     late = client.post(url, json={"claim_token": grant["claim_token"], "failures": failures}, headers=who)
     assert late.status_code == 409
 
+    # the recomputed light curve stores the same bytes at the same places again: those replicas are
+    # Available again, and their old failure status, reason and time are gone with the same update
+    redo, who = claim(client, geneva)
+    assert redo["job"] == again["jobs"][0]["job"]
+    stored = client.post(redo["result_url"], json={**result_for(redo["claim_token"], "soft"),
+                                                   "replicas": [{"storage": GENEVA_DISK, "location": key}]},
+                         headers=who)
+    assert stored.status_code == 200, stored.json
+    rows = queries.select(store, "replica-statuses", {"replica": [URIRef(r) for r in soft_replicas]})
+    assert sorted((str(r["replica"]), str(r["p"]), str(r["o"])) for r in rows) == sorted(
+        (replica, str(KS.replicaStatus), str(KS.Available)) for replica in soft_replicas)
+
 
 def test_a_runner_that_leaves_takes_its_runner_local_replicas_along(client: FlaskClient, store: Store) -> None:
     """Geneva serves products from its own product server: revoking its token marks those replicas gone (the

@@ -605,9 +605,9 @@ class JobQueue:
         if report.outcome_iri == KS.UnhandledException:
             extra += [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
             held = NOT_HELD
-        self.store.update(self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)},
-                                             held))
-        replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))  # stored again
+        self.store.update(_joined(
+            self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)}, held),
+            replicas.clear_stale_statuses_update(graph.subjects(RDF.type, KS.Replica))))  # stored again
         if report.outcome_iri in COMPLETING:  # the planner's running means (kgsched.provenance.statistics)
             statistics.record_execution(self.store, context.workflow, claim.runner, report.duration_seconds,
                                         report.size_bytes)
@@ -617,17 +617,17 @@ class JobQueue:
                                   report: ResultReport) -> None:
         """``record_result`` for queues that keep a report's mark in ``marks`` until the result is
         written (kgsched.jobs.local_queue, coordination): a product's mark, result (PROV, credits, the
-        job's next state) and running statistics go in one update, then any older failure status of a
-        replica stored again is dropped; anything else is recorded as ``record_result`` does. The mark
+        job's next state), running statistics and the dropping of any older failure status of a
+        replica stored again go in one update; anything else is recorded as ``record_result`` does. The mark
         is forgotten either way."""
         try:
             if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                self.store.update(
+                self.store.update(_joined(
                     self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
-                                       {PROVENANCE_GRAPH: list(graph)})
-                    + " ;\n" + statistics.execution_update(self.store, context.workflow, claim.runner,
-                                                           report.duration_seconds, report.size_bytes))
-                replicas.clear_stale_statuses(self.store, set(graph.subjects(RDF.type, KS.Replica)))
+                                       {PROVENANCE_GRAPH: list(graph)}),
+                    statistics.execution_update(self.store, context.workflow, claim.runner,
+                                                report.duration_seconds, report.size_bytes),
+                    replicas.clear_stale_statuses_update(graph.subjects(RDF.type, KS.Replica))))
             else:
                 JobQueue.record_result(self, record, claim, verdict, graph, context, report)
         finally:
@@ -740,6 +740,11 @@ def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:
     from dataclasses import replace
 
     return replace(record, eligible=eligible)
+
+
+def _joined(*operations: str) -> str:
+    """Update operations as one request (applied together or not at all); empty ones left out."""
+    return " ;\n".join(op for op in operations if op)
 
 
 def _unexpected(step: str, verdict: Verdict) -> AssertionError:

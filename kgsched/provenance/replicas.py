@@ -185,13 +185,15 @@ def set_status(store: Store, replicas: Iterable[URIRef], status: URIRef, *, reas
     store.update(data_update(insert={PROVENANCE_GRAPH: insert}, delete={PROVENANCE_GRAPH: delete}))
 
 
-def clear_stale_statuses(store: Store, replicas: Iterable[URIRef]) -> None:
-    """After a result stored these replicas again (written ``ks:Available``), drop any older failure
-    status and its reason: the bytes are there now."""
-    stale = [t for t in _status_triples(store, replicas)
-             if not (t[1] == KS.replicaStatus and t[2] == KS.Available)]
-    if stale:
-        store.update(data_update(delete={PROVENANCE_GRAPH: stale}))
+def clear_stale_statuses_update(replicas: Iterable[URIRef]) -> str:
+    """The update operation (to join with ``" ;\n"`` after the one that stored these replicas again,
+    written ``ks:Available``) that drops any older failure status and its reason, reporter and time:
+    the bytes are there now. Empty for no replicas. Joined to the result's own update, it needs no
+    read first and lands with the result (queries/replica-statuses-clear.rq)."""
+    wanted = sorted(set(replicas))
+    if not wanted:
+        return ""
+    return queries.text("replica-statuses-clear", {"replica": wanted})
 
 
 def mark_departed(store: Store, runners: Iterable[URIRef], now: dt.datetime) -> list[URIRef]:
