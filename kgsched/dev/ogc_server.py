@@ -18,12 +18,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from kgsched.dev.oxigraph_server import free_port
-from kgsched.dev.processes import stop_process
+from kgsched.dev.processes import answers, stop_process, wait_until_ready
 
 
 def config_text(directory: Path, port: int, processes: dict[str, str]) -> str:
@@ -85,19 +83,12 @@ class OgcProcessesServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kgsched.dev.ogc_server", str(config), str(self.directory / "openapi.yml"),
              str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = (self.directory / "server.log").read_text(errors="replace")[-3000:]
-                self.stop()
-                raise RuntimeError(f"pygeoapi exited: {log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/processes?f=json", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"pygeoapi did not answer within {timeout:.0f} s")
+        wait_until_ready(self.process, lambda: answers(f"{self.url}/processes?f=json", timeout=2), what="pygeoapi",
+                         timeout=timeout, output=self._log_tail, stop=self.stop, pause=0.1, error=RuntimeError)
+        return self
+
+    def _log_tail(self) -> str:
+        return (self.directory / "server.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)

@@ -12,11 +12,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from kgsched.dev.processes import stop_process
+from kgsched.dev.processes import answers, stderr_head, stop_process, wait_until_ready
 from kgsched.errors import StoreError
 
 
@@ -58,17 +56,9 @@ class OxigraphServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StoreError(f"oxigraph server exited: {self.process.stderr.read().decode()[:500]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/query?query=ASK%7B%7D", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise StoreError("oxigraph server did not become ready in 20 s")
+        wait_until_ready(self.process, lambda: answers(f"{self.url}/query?query=ASK%7B%7D"), what="oxigraph server",
+                         timeout=20, output=lambda: stderr_head(self.process), stop=self.stop)
+        return self
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)
@@ -84,3 +74,4 @@ class OxigraphServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+

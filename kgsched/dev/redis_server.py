@@ -7,10 +7,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 
 from kgsched.dev.oxigraph_server import free_port
-from kgsched.dev.processes import stop_process
+from kgsched.dev.processes import stderr_head, stop_process, wait_until_ready
 from kgsched.errors import StoreError
 
 
@@ -37,19 +36,17 @@ class RedisServer:
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
              "--protected-mode", "yes", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StoreError(f"redis-server exited: {self.process.stderr.read().decode()[:500]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise StoreError("redis-server did not become ready in 20 s")
+        wait_until_ready(self.process, self._pong, what="redis-server", timeout=20,
+                         output=lambda: stderr_head(self.process), stop=self.stop)
+        return self
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)

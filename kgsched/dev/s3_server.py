@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from kgsched.dev.oxigraph_server import free_port
-from kgsched.dev.processes import stop_process
+from kgsched.dev.processes import stop_process, wait_until_ready
 from kgsched.errors import StoreError
 
 
@@ -68,15 +68,9 @@ class S3Server:
                 "-master.telemetry=false"]
         self._log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.directory)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StoreError(f"weed server exited: {self.log_tail()}")
-            if self._answers():
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise StoreError(f"the S3 gateway did not answer within {self.startup_timeout:.0f} s")
+        wait_until_ready(self.process, self._answers, what="weed server", timeout=self.startup_timeout,
+                         output=self.log_tail, stop=self.stop, pause=0.2)
+        return self
 
     def _answers(self) -> bool:
         """The gateway answers an unsigned request with S3's own refusal (403) once it is up."""

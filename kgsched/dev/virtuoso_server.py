@@ -21,12 +21,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from kgsched.dev.oxigraph_server import free_port
-from kgsched.dev.processes import stop_process
+from kgsched.dev.processes import answers, stop_process, wait_until_ready
 from kgsched.errors import StoreError
 from kgsched.graph.store import RemoteStore
 
@@ -115,24 +113,14 @@ class VirtuosoServer:
         self.process = subprocess.Popen(
             [binary, "+foreground", "+configfile", str(ini)], cwd=self.directory,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = self.directory / "virtuoso.log"
-                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                self.stop()
-                raise StoreError(f"virtuoso exited: {tail}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/sparql?query=ASK%7B%7D", timeout=1) as response:
-                    response.read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            self.stop()
-            raise StoreError("virtuoso did not become ready in 60 s")
+        wait_until_ready(self.process, lambda: answers(f"{self.url}/sparql?query=ASK%7B%7D"), what="virtuoso",
+                         timeout=60, output=self._log_tail, stop=self.stop, pause=0.1)
         self.system_graphs = set(self._graphs())
         return self
+
+    def _log_tail(self) -> str:
+        log = self.directory / "virtuoso.log"
+        return log.read_text(errors="replace")[-800:] if log.exists() else ""
 
     def responsive(self, timeout: float = 10.0) -> bool:
         """Whether the server answers a trivial query in time. Under CPU load Virtuoso 7.2 was seen to
