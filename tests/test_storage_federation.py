@@ -13,6 +13,7 @@ import hashlib
 import re
 import secrets
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,29 @@ def with_s3_storage(federation: Federation, s3: S3Server, tmp_path: Path) -> tup
     return bucket, ["--storage-credentials", str(credentials)]
 
 
+@dataclass
+class MadeAtGeneva:
+    """The soft light curve, made by Geneva into its S3 storage (both tests start from it)."""
+
+    alice: str
+    bucket: str
+    credentials: list[str]
+    soft: dict
+    product: dict
+    key: str
+
+
+def soft_light_curve_made_at_geneva(federation: Federation, s3: S3Server, tmp_path: Path) -> MadeAtGeneva:
+    alice = start_with_faults(federation)
+    bucket, credentials = with_s3_storage(federation, s3, tmp_path)
+    federation.start_runner("geneva-batch", extra_args=credentials)
+    soft = federation.submit(alice, light_curve(20, 40))
+    [done] = federation.wait_for_jobs([j["job"] for j in soft["jobs"]])
+    assert done["state"] == "done"
+    product = federation.product_of(soft["plan"]["root"])
+    return MadeAtGeneva(alice, bucket, credentials, soft, product, storage_key(product["checksum"], "kgsched/"))
+
+
 def replicas(federation: Federation, product: str) -> dict[str, str]:
     rows = federation.named("product-replicas", {"product": [URIRef(product)]})
     return {row["location"]: row.get("status", "").rsplit("#", 1)[-1] for row in rows}
@@ -52,14 +76,9 @@ def replicas(federation: Federation, product: str) -> dict[str, str]:
 
 def test_a_product_outlives_its_runner_in_the_sites_object_store(federation: Federation, s3_server: S3Server,
                                                                   tmp_path: Path) -> None:
-    alice = start_with_faults(federation)
-    bucket, credentials = with_s3_storage(federation, s3_server, tmp_path)
-    federation.start_runner("geneva-batch", extra_args=credentials)
-    soft = federation.submit(alice, light_curve(20, 40))
-    [done] = federation.wait_for_jobs([j["job"] for j in soft["jobs"]])
-    assert done["state"] == "done"
-    product = federation.product_of(soft["plan"]["root"])
-    key = storage_key(product["checksum"], "kgsched/")
+    made = soft_light_curve_made_at_geneva(federation, s3_server, tmp_path)
+    alice, bucket, credentials, soft, product, key = (made.alice, made.bucket, made.credentials, made.soft,
+                                                      made.product, made.key)
     stored = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
     assert "sha256:" + hashlib.sha256(stored).hexdigest() == product["checksum"]
     assert replicas(federation, product["product"]) == {product["location"]: "Available",
@@ -86,13 +105,8 @@ def test_a_product_outlives_its_runner_in_the_sites_object_store(federation: Fed
 
 def test_a_product_whose_every_copy_was_deleted_is_recomputed(federation: Federation, s3_server: S3Server,
                                                               tmp_path: Path) -> None:
-    alice = start_with_faults(federation)
-    bucket, credentials = with_s3_storage(federation, s3_server, tmp_path)
-    federation.start_runner("geneva-batch", extra_args=credentials)
-    soft = federation.submit(alice, light_curve(20, 40))
-    federation.wait_for_jobs([j["job"] for j in soft["jobs"]])
-    product = federation.product_of(soft["plan"]["root"])
-    key = storage_key(product["checksum"], "kgsched/")
+    made = soft_light_curve_made_at_geneva(federation, s3_server, tmp_path)
+    alice, bucket, soft, product, key = made.alice, made.bucket, made.soft, made.product, made.key
     # every copy is deleted: the bucket's object and the file Geneva's product server serves
     s3_server.client().delete_object(Bucket=bucket, Key=key)
     ProductStore(federation.workdir / "products-geneva-batch").path_for(product["checksum"]).unlink()
