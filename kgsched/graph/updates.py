@@ -42,5 +42,9 @@ def _block(verb: str, graphs: Mapping[URIRef, Triples]) -> str:
 def data_update(insert: Mapping[URIRef, Triples] | None = None,
                 delete: Mapping[URIRef, Triples] | None = None) -> str:
     """One update request: DELETE DATA (if any) then INSERT DATA (if any); "" when both are empty."""
-    operations = [_block("DELETE", delete or {}), _block("INSERT", insert or {})]
+    return joined(_block("DELETE", delete or {}), _block("INSERT", insert or {}))
+
+
+def joined(*operations: str) -> str:
+    """Update operations as one request (applied together or not at all); empty ones left out."""
     return " ;\n".join(op for op in operations if op)

@@ -300,5 +300,8 @@ class CoordinatedJobQueue(JobQueue):
 
     def record_result(self, record: Any, claim: ClaimRecord, verdict: Any, graph: Any, context: Any,
                       report: Any) -> None:
-        """As the protocol's; for a product the mark, the result and the running statistics in one update."""
-        self.record_with_deferred_mark(self._marks, record, claim, verdict, graph, context, report)
+        """As the protocol's (the report mark is written with the result); the mark is forgotten either way."""
+        try:
+            super().record_result(record, claim, verdict, graph, context, report)
+        finally:
+            self._marks.pop(claim.iri, None)

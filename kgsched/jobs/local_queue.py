@@ -376,10 +376,12 @@ class LocalJobQueue(JobQueue):
 
     def record_result(self, record: JobRecord, claim: ClaimRecord, verdict: Verdict, graph: Any,
                       context: Any, report: Any) -> None:
-        """As the protocol's, with the report mark, and for a product the running statistics, in the same
-        update as the result."""
+        """As the protocol's (the report mark is written with the result), then the index follows."""
         with self.store.write_lock:
-            self.record_with_deferred_mark(self._marks, record, claim, verdict, graph, context, report)
+            try:
+                super().record_result(record, claim, verdict, graph, context, report)
+            finally:
+                self._marks.pop(claim.iri, None)
             if report.outcome_iri in COMPLETING:
                 self._produced.add(record.expression)
                 self._remove(record.iri)

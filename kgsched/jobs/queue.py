@@ -36,7 +36,7 @@ from kgsched.clock import dt_literal, from_literal, iso, utcnow
 from kgsched.errors import InvalidRequest, NotFound
 from kgsched.graph import queries
 from kgsched.graph.store import Store
-from kgsched.graph.updates import data_update
+from kgsched.graph.updates import data_update, joined
 from kgsched.jobs.grant_context import ExpressionRows, cached_product_sources, claim_context
 from kgsched.jobs.late_binding import late_candidates
 from kgsched.jobs.product_sources import ProductSources, place
@@ -597,41 +597,24 @@ class JobQueue:
 
     def record_result(self, record: JobRecord, claim: ClaimRecord, verdict: Verdict, graph: Any,
                       context: ExecutionContext, report: ResultReport) -> None:
-        """Step 3b: accepted — PROV, credits and the job's next state in one update; after an unhandled
-        exception the claim is released and its runner excluded, so another runner retries the job."""
+        """Step 3b: accepted — in one update: PROV, credits, the job's next state, any report mark not
+        yet written (``unwritten_mark``), for a product the running statistics
+        (kgsched.provenance.statistics; read now, under the caller's ``store.write_lock``), and the
+        dropping of any older failure status of a replica stored again. After an unhandled exception
+        the claim is released and its runner excluded, so another runner retries the job."""
         assert verdict.next_state is not None
         extra: list[Triple] = self.unwritten_mark(claim.iri)
         held = None
         if report.outcome_iri == KS.UnhandledException:
             extra += [(claim.iri, KS.released, Literal(True)), (record.iri, KS.excludedRunner, claim.runner)]
             held = NOT_HELD
-        self.store.update(_joined(
+        running_means = statistics.execution_update(self.store, context.workflow, claim.runner,
+                                                    report.duration_seconds, report.size_bytes) \
+            if report.outcome_iri in COMPLETING else ""
+        self.store.update(joined(
             self._state_update(record, verdict.next_state, extra, {PROVENANCE_GRAPH: list(graph)}, held),
+            running_means,
             replicas.clear_stale_statuses_update(graph.subjects(RDF.type, KS.Replica))))  # stored again
-        if report.outcome_iri in COMPLETING:  # the planner's running means (kgsched.provenance.statistics)
-            statistics.record_execution(self.store, context.workflow, claim.runner, report.duration_seconds,
-                                        report.size_bytes)
-
-    def record_with_deferred_mark(self, marks: dict[URIRef, list[Triple]], record: JobRecord, claim: ClaimRecord,
-                                  verdict: Verdict, graph: Any, context: ExecutionContext,
-                                  report: ResultReport) -> None:
-        """``record_result`` for queues that keep a report's mark in ``marks`` until the result is
-        written (kgsched.jobs.local_queue, coordination): a product's mark, result (PROV, credits, the
-        job's next state), running statistics and the dropping of any older failure status of a
-        replica stored again go in one update; anything else is recorded as ``record_result`` does. The mark
-        is forgotten either way."""
-        try:
-            if report.outcome_iri in COMPLETING and verdict.next_state is not None:
-                self.store.update(_joined(
-                    self._state_update(record, verdict.next_state, self.unwritten_mark(claim.iri),
-                                       {PROVENANCE_GRAPH: list(graph)}),
-                    statistics.execution_update(self.store, context.workflow, claim.runner,
-                                                report.duration_seconds, report.size_bytes),
-                    replicas.clear_stale_statuses_update(graph.subjects(RDF.type, KS.Replica))))
-            else:
-                JobQueue.record_result(self, record, claim, verdict, graph, context, report)
-        finally:
-            marks.pop(claim.iri, None)
 
     def _drop_unrecorded_report(self, record: JobRecord, claim: ClaimRecord) -> None:
         """A refused claim may carry a report written by an earlier attempt that was never recorded
@@ -740,11 +723,6 @@ def _with_eligible(record: JobRecord, eligible: frozenset[URIRef]) -> JobRecord:
     from dataclasses import replace
 
     return replace(record, eligible=eligible)
-
-
-def _joined(*operations: str) -> str:
-    """Update operations as one request (applied together or not at all); empty ones left out."""
-    return " ;\n".join(op for op in operations if op)
 
 
 def _unexpected(step: str, verdict: Verdict) -> AssertionError:

@@ -186,8 +186,8 @@ def set_status(store: Store, replicas: Iterable[URIRef], status: URIRef, *, reas
 
 
 def clear_stale_statuses_update(replicas: Iterable[URIRef]) -> str:
-    """The update operation (to join with ``" ;\n"`` after the one that stored these replicas again,
-    written ``ks:Available``) that drops any older failure status and its reason, reporter and time:
+    """The update operation (to join, with kgsched.graph.updates.joined, after the one that stored these
+    replicas again, written ``ks:Available``) that drops any older failure status and its reason, reporter and time:
     the bytes are there now. Empty for no replicas. Joined to the result's own update, it needs no
     read first and lands with the result (queries/replica-statuses-clear.rq)."""
     wanted = sorted(set(replicas))

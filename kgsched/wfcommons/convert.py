@@ -42,6 +42,7 @@ from kgsched.clock import dt_literal
 from kgsched.errors import InvalidRequest
 from kgsched.graph import queries
 from kgsched.graph.store import Store, insert_data
+from kgsched.graph.updates import joined
 from kgsched.literals import decimal_literal
 from kgsched.namespaces import KS, KSID, PLANS_GRAPH, PROVENANCE_GRAPH
 from kgsched.planning.expressions import (
@@ -408,7 +409,7 @@ def write(store: Store, conversion: Conversion, registrant: URIRef) -> int:
             _replace(PROVENANCE_GRAPH, conversion.subjects(conversion.provenance) if again else [],
                      conversion.provenance),
         ]
-        store.update(" ;\n".join(p for p in parts if p))
+        store.update(joined(*parts))
     if conversion.provenance:
         from kgsched.provenance import statistics
 
